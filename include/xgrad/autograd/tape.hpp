@@ -1,0 +1,80 @@
+#pragma once
+// The thread-local autograd tape. Ops append a node (inputs, output, backward closure) when any
+// input requires grad; backward() walks the nodes in reverse creation order, which is already a
+// topological order, so no graph search or recursion is needed.
+#include <cstddef>
+#include <functional>
+#include <initializer_list>
+#include <string_view>
+#include <vector>
+
+#include "xgrad/tensor/tensor.hpp"
+
+namespace xgrad {
+
+/// Options for Tensor::backward.
+struct BackwardOptions {
+  Tensor grad;                ///< d(loss)/d(output); undefined means 1 for a one-element output
+  bool retain_graph = false;  ///< keep the tape (and saved tensors) for another backward pass
+};
+
+/// Whether ops record on this thread's tape (true unless a NoGradGuard is alive).
+bool grad_enabled();
+
+/// RAII: disables recording on this thread for its lifetime (nestable).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// What an op's backward closure sees: the output gradient and one gradient slot per input.
+class BackwardContext {
+ public:
+  /// d(loss)/d(output) of the op being differentiated.
+  const Tensor& grad_output() const { return grad_output_; }
+  /// Whether input `i` (in the order given to record()) needs a gradient.
+  bool needs_grad(std::size_t i) const;
+  /// Adds `grad` (shaped like input `i`) to input i's gradient; moves it in when the slot is empty.
+  void accumulate(std::size_t i, Tensor grad);
+  /// Input i's gradient buffer, created zero-filled if empty, for kernels that accumulate in place
+  /// (GEMM with beta = 1).
+  Tensor& grad_buffer(std::size_t i);
+
+  /// Engine use only: binds the context to one node.
+  BackwardContext(Tensor grad_output, const void* node, void* engine)
+      : grad_output_(std::move(grad_output)), node_(node), engine_(engine) {}
+
+ private:
+  Tensor grad_output_;
+  const void* node_;
+  void* engine_;
+};
+
+/// Backward closure of one recorded op.
+using BackwardFn = std::function<void(BackwardContext&)>;
+
+/// True when an op on `inputs` must be recorded: grad mode is on and some input requires grad.
+bool needs_recording(std::initializer_list<const Tensor*> inputs);
+
+/// Appends a node for `output = op(inputs)` to this thread's tape and marks `output` as requiring
+/// grad. `op` must be a string literal (it is kept by pointer). The closure must capture saved
+/// tensors by detach()ed handles only, never `output` itself, so dead graph branches can be freed.
+void record(std::string_view op, std::initializer_list<const Tensor*> inputs, Tensor& output,
+            BackwardFn backward);
+
+/// A detached handle to `t` when `needed`, else an undefined tensor: what an op saves for its backward.
+inline Tensor save_if(bool needed, const Tensor& t) { return needed ? t.detach() : Tensor(); }
+
+/// Number of nodes on this thread's tape (for tests and diagnostics).
+std::size_t tape_size();
+
+/// Drops every node on this thread's tape; tensors produced by them can no longer be differentiated.
+void clear_tape();
+
+}  // namespace xgrad

@@ -1,0 +1,80 @@
+#pragma once
+// Elementwise ops: arithmetic with NumPy broadcasting, math functions, activations, selection.
+// Every op records itself on the tape when an input requires grad.
+#include "xgrad/tensor/tensor.hpp"
+
+namespace xgrad {
+
+/// a + b with NumPy broadcasting; the backward sums over broadcast axes.
+Tensor add(const Tensor& a, const Tensor& b);
+/// a - b with NumPy broadcasting.
+Tensor sub(const Tensor& a, const Tensor& b);
+/// a * b with NumPy broadcasting.
+Tensor mul(const Tensor& a, const Tensor& b);
+/// a / b with NumPy broadcasting.
+Tensor div(const Tensor& a, const Tensor& b);
+/// a + s.
+Tensor add(const Tensor& a, double s);
+/// a * s.
+Tensor mul(const Tensor& a, double s);
+/// s - a.
+Tensor rsub(double s, const Tensor& a);
+/// s / a.
+Tensor rdiv(double s, const Tensor& a);
+/// -a.
+Tensor neg(const Tensor& a);
+/// a ** exponent, elementwise.
+Tensor pow(const Tensor& a, double exponent);
+/// a ** b with broadcasting (a must be positive where b is not an integer).
+Tensor pow(const Tensor& a, const Tensor& b);
+
+/// e ** a.
+Tensor exp(const Tensor& a);
+/// Natural logarithm.
+Tensor log(const Tensor& a);
+/// Square root.
+Tensor sqrt(const Tensor& a);
+/// |a|; the gradient at 0 is 0.
+Tensor abs(const Tensor& a);
+/// Hyperbolic tangent.
+Tensor tanh(const Tensor& a);
+/// 1 / (1 + e ** -a), computed without overflow.
+Tensor sigmoid(const Tensor& a);
+/// max(a, 0); the gradient at 0 is 0.
+Tensor relu(const Tensor& a);
+/// Gaussian error linear unit: exact (erf) or, with `approximate_tanh`, the tanh approximation.
+Tensor gelu(const Tensor& a, bool approximate_tanh = false);
+
+/// Elementwise choice: condition != 0 ? a : b, all three broadcast together; no gradient to condition.
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
+/// a with `value` wherever mask != 0 (mask broadcasts to a's shape); blocked positions get zero gradient.
+Tensor masked_fill(const Tensor& a, const Tensor& mask, double value);
+
+/// Sum of a.
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+/// Difference of a and b.
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+/// Elementwise product.
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+/// Elementwise quotient.
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+/// a + s.
+inline Tensor operator+(const Tensor& a, double s) { return add(a, s); }
+/// s + a.
+inline Tensor operator+(double s, const Tensor& a) { return add(a, s); }
+/// a - s.
+inline Tensor operator-(const Tensor& a, double s) { return add(a, -s); }
+/// s - a.
+inline Tensor operator-(double s, const Tensor& a) { return rsub(s, a); }
+/// a * s.
+inline Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
+/// s * a.
+inline Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
+/// a / s.
+inline Tensor operator/(const Tensor& a, double s) { return mul(a, 1.0 / s); }
+/// s / a.
+inline Tensor operator/(double s, const Tensor& a) { return rdiv(s, a); }
+/// -a.
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+
+}  // namespace xgrad

@@ -1,0 +1,15 @@
+#pragma once
+// Umbrella header: everything a training loop needs.
+#include "xgrad/autograd/gradcheck.hpp"
+#include "xgrad/autograd/tape.hpp"
+#include "xgrad/backend/backend.hpp"
+#include "xgrad/errors.hpp"
+#include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/linalg.hpp"
+#include "xgrad/ops/nn.hpp"
+#include "xgrad/ops/reduction.hpp"
+#include "xgrad/ops/shape.hpp"
+#include "xgrad/tensor/creation.hpp"
+#include "xgrad/tensor/format.hpp"
+#include "xgrad/tensor/generator.hpp"
+#include "xgrad/tensor/tensor.hpp"

@@ -1,0 +1,191 @@
+#include "xgrad/autograd/tape.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "xgrad/tensor/creation.hpp"
+
+namespace xgrad {
+
+namespace {
+
+struct Node {
+  std::string_view op;
+  // One entry per op input, in record() order; null for inputs that need no gradient.
+  std::vector<std::shared_ptr<TensorImpl>> inputs;
+  // Weak, so that a node whose output nobody can reach any more is recognised as garbage.
+  std::weak_ptr<TensorImpl> output;
+  BackwardFn backward;
+};
+
+struct Tape {
+  std::vector<Node> nodes;
+  std::uint64_t generation = 1;
+  std::size_t compact_at = 4096;
+  bool grad_enabled = true;
+};
+
+thread_local Tape tape;
+
+// Drops nodes whose output is unreachable: no handle and no later node refers to it, so no
+// gradient can ever arrive there. Walking from the end frees chains of dead nodes in one pass.
+void compact() {
+  std::vector<bool> keep(tape.nodes.size());
+  for (std::size_t i = tape.nodes.size(); i-- > 0;) {
+    keep[i] = !tape.nodes[i].output.expired();
+    if (!keep[i]) tape.nodes[i] = Node{};
+  }
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < tape.nodes.size(); ++i) {
+    if (!keep[i]) continue;
+    if (auto out = tape.nodes[i].output.lock()) out->node = static_cast<std::int64_t>(next);
+    if (next != i) tape.nodes[next] = std::move(tape.nodes[i]);
+    ++next;
+  }
+  tape.nodes.resize(next);
+  tape.compact_at = std::max<std::size_t>(4096, 2 * next);
+}
+
+bool has_live_node(const TensorImpl& t) { return t.node >= 0 && t.tape_generation == tape.generation; }
+
+// Gradients of interior tensors, indexed by the node that produced them.
+struct Engine {
+  std::vector<Tensor> node_grads;
+
+  Tensor& slot(const Node& node, std::size_t i) {
+    TensorImpl& input = *node.inputs.at(i);
+    if (input.node < 0) return input.grad;
+    if (!has_live_node(input))
+      throw AutogradError(fmt::format(
+          "backward: input {} of '{}' was produced by an op whose graph an earlier backward() already "
+          "consumed; recompute it, detach() it, or pass retain_graph to the first backward()",
+          i, node.op));
+    return node_grads[static_cast<std::size_t>(input.node)];
+  }
+};
+
+void check_grad_shape(const Node& node, std::size_t i, const Tensor& grad) {
+  const TensorImpl& input = *node.inputs[i];
+  if (grad.shape() != input.shape || grad.dtype() != input.dtype)
+    throw AutogradError(fmt::format("backward of '{}': gradient for input {} is {} {}, expected {} {}",
+                                    node.op, i, dtype_name(grad.dtype()), shape_str(grad.shape()),
+                                    dtype_name(input.dtype), shape_str(input.shape)));
+}
+
+// A gradient may be moved into an empty slot only if nobody else can see its storage.
+bool exclusively_owned(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1;
+}
+
+}  // namespace
+
+bool grad_enabled() { return tape.grad_enabled; }
+
+NoGradGuard::NoGradGuard() : previous_(tape.grad_enabled) { tape.grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { tape.grad_enabled = previous_; }
+
+bool needs_recording(std::initializer_list<const Tensor*> inputs) {
+  if (!tape.grad_enabled) return false;
+  return std::any_of(inputs.begin(), inputs.end(),
+                     [](const Tensor* t) { return t && t->defined() && t->requires_grad(); });
+}
+
+void record(std::string_view op, std::initializer_list<const Tensor*> inputs, Tensor& output,
+            BackwardFn backward) {
+  Node node{op, {}, output.impl_ptr(), std::move(backward)};
+  node.inputs.reserve(inputs.size());
+  for (const Tensor* t : inputs)
+    node.inputs.push_back(t && t->defined() && t->requires_grad() ? t->impl_ptr() : nullptr);
+  TensorImpl& out = output.impl();
+  out.requires_grad = true;
+  out.node = static_cast<std::int64_t>(tape.nodes.size());
+  out.tape_generation = tape.generation;
+  tape.nodes.push_back(std::move(node));
+  if (tape.nodes.size() >= tape.compact_at) compact();
+}
+
+std::size_t tape_size() { return tape.nodes.size(); }
+
+void clear_tape() {
+  tape.nodes.clear();
+  ++tape.generation;
+  tape.compact_at = 4096;
+}
+
+bool BackwardContext::needs_grad(std::size_t i) const {
+  const auto& node = *static_cast<const Node*>(node_);
+  return i < node.inputs.size() && node.inputs[i] != nullptr;
+}
+
+void BackwardContext::accumulate(std::size_t i, Tensor grad) {
+  const auto& node = *static_cast<const Node*>(node_);
+  check_grad_shape(node, i, grad);
+  Tensor& target = static_cast<Engine*>(engine_)->slot(node, i);
+  if (!target.defined()) {
+    target = exclusively_owned(grad) ? std::move(grad) : grad.clone();
+    return;
+  }
+  target.backend().accumulate(target.dtype(), target.raw_data(), grad.raw_data(), target.numel());
+}
+
+Tensor& BackwardContext::grad_buffer(std::size_t i) {
+  const auto& node = *static_cast<const Node*>(node_);
+  Tensor& target = static_cast<Engine*>(engine_)->slot(node, i);
+  if (!target.defined()) {
+    const TensorImpl& input = *node.inputs[i];
+    target = zeros(input.shape, input.dtype, input.storage->device());
+  }
+  return target;
+}
+
+void Tensor::backward() const { backward(BackwardOptions{}); }
+
+void Tensor::backward(const Tensor& grad) const { backward(BackwardOptions{grad, false}); }
+
+void Tensor::backward(const BackwardOptions& options) const {
+  const TensorImpl& self = impl();
+  if (!self.requires_grad)
+    throw AutogradError(fmt::format("backward: this {} tensor of shape {} does not require grad; mark an "
+                                    "input with set_requires_grad(true) before computing it",
+                                    dtype_name(self.dtype), shape_str(self.shape)));
+  Tensor seed = options.grad;
+  if (!seed.defined()) {
+    if (numel() != 1)
+      throw AutogradError(fmt::format("backward: a gradient can be implied only for a one-element output, "
+                                      "got shape {}; pass backward(grad)", shape_str(self.shape)));
+    seed = ones(self.shape, self.dtype, device());
+  } else if (seed.shape() != self.shape || seed.dtype() != self.dtype) {
+    throw ShapeError(fmt::format("backward: gradient {} {} does not match output {} {}", dtype_name(seed.dtype()),
+                                 shape_str(seed.shape()), dtype_name(self.dtype), shape_str(self.shape)));
+  }
+  NoGradGuard no_grad;
+  if (is_leaf()) {  // a leaf's gradient with respect to itself
+    Tensor own = grad();
+    if (own.defined())
+      own.backend().accumulate(own.dtype(), own.raw_data(), seed.raw_data(), own.numel());
+    else
+      impl().grad = seed.clone();
+    return;
+  }
+  if (!has_live_node(self))
+    throw AutogradError("backward: the graph of this tensor was already consumed by an earlier backward(); "
+                        "recompute the forward pass or use retain_graph");
+
+  Engine engine;
+  const auto start = static_cast<std::size_t>(self.node);
+  engine.node_grads.resize(start + 1);
+  engine.node_grads[start] = seed.clone();
+  for (std::size_t n = start + 1; n-- > 0;) {
+    Node& node = tape.nodes[n];
+    Tensor grad_out = std::move(engine.node_grads[n]);
+    if (grad_out.defined() && node.backward) {
+      BackwardContext ctx(std::move(grad_out), &node, &engine);
+      node.backward(ctx);
+    }
+    if (!options.retain_graph) node = Node{};  // frees saved tensors as the walk passes
+  }
+  if (!options.retain_graph) clear_tape();
+}
+
+}  // namespace xgrad

@@ -1,0 +1,29 @@
+#pragma once
+// The built-in CPU backend. Each kernel family is defined in its own source file beside this one.
+#include "xgrad/backend/backend.hpp"
+
+namespace xgrad {
+
+/// Backend for host memory: xtensor + xsimd for elementwise math, OpenBLAS CBLAS for products.
+class CpuBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "cpu"; }
+  void* allocate(std::size_t bytes) override;
+  void deallocate(void* ptr, std::size_t bytes) noexcept override;
+  void copy_from_host(void* device_dst, const void* host_src, std::size_t bytes) override;
+  void copy_to_host(void* host_dst, const void* device_src, std::size_t bytes) override;
+  void copy(void* dst, const void* src, std::size_t bytes) override;
+  void fill(DType dtype, void* dst, std::int64_t n, double value) override;
+  void accumulate(DType dtype, void* dst, const void* src, std::int64_t n) override;
+
+  const ElementwiseKernels& elementwise() const override;  // cpu/elementwise.cpp
+  const ReductionKernels& reduction() const override;      // cpu/reduction.cpp
+  const ShapeKernels& shape() const override;              // cpu/shape.cpp
+  const LinalgKernels& linalg() const override;            // cpu/linalg.cpp
+  const NNKernels& nn() const override;                    // cpu/nn.cpp
+};
+
+/// The process-wide CPU backend.
+CpuBackend& cpu_backend();
+
+}  // namespace xgrad
