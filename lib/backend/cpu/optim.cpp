@@ -1,13 +1,13 @@
-// CPU optimizer kernels: one plain loop per update rule over contiguous buffers. The branches on
+// CPU optimizer kernels: one xsimd loop per update rule over contiguous buffers. The branches on
 // hyperparameters (weight decay, momentum, nesterov, amsgrad, centered) are template flags, so every
-// instantiated loop is branch-free and the compiler vectorises it (-O3 -march=native, sqrt and
-// division included). Arithmetic follows PyTorch's single-tensor implementations operation by
+// instantiated loop is branch-free. Arithmetic follows PyTorch's single-tensor implementations operation by
 // operation, so float64 results agree with torch to rounding.
 #include "xgrad/backend/optim.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <xsimd/xsimd.hpp>
 
 namespace xgrad {
 
@@ -20,32 +20,68 @@ void with_flag(bool flag, Fn&& fn) {
   else fn(std::false_type{});
 }
 
+/// Runs body.operator()<V>(i) over [0, n): V = xsimd::batch<T> for full batches, then V = T for the
+/// tail. The body loads, computes and stores lanes [i, i + width) with the helpers below, so one
+/// generic lambda is both the vector loop and the scalar tail.
+template <class T, class Body>
+void lanes(std::int64_t n, Body&& body) {
+  using B = xsimd::batch<T>;
+  constexpr auto width = static_cast<std::int64_t>(B::size);
+  std::int64_t i = 0;
+  for (; i + width <= n; i += width) body.template operator()<B>(i);
+  for (; i < n; ++i) body.template operator()<T>(i);
+}
+
+template <class V, class T>
+V load(const T* p) {
+  if constexpr (std::is_same_v<V, T>) return *p;
+  else return V::load_unaligned(p);
+}
+
+template <class T, class V>
+void store(T* p, const V& v) {
+  if constexpr (std::is_same_v<V, T>) *p = v;
+  else v.store_unaligned(p);
+}
+
+// Explicit xsimd: GCC keeps std::sqrt scalar (errno) unless the whole build uses -fno-math-errno.
+template <class V>
+V vsqrt(const V& v) {
+  if constexpr (std::is_floating_point_v<V>) return std::sqrt(v);
+  else return xsimd::sqrt(v);
+}
+
+template <class V>
+V vmax(const V& a, const V& b) {
+  if constexpr (std::is_floating_point_v<V>) return std::max(a, b);
+  else return xsimd::max(a, b);
+}
+
 template <class T, bool kDecay, bool kMomentum, bool kNesterov>
-void sgd_loop(T* __restrict p, const T* __restrict g, T* __restrict buf, std::int64_t n, const SgdStep& h) {
-  const T wd = static_cast<T>(h.weight_decay), mom = static_cast<T>(h.momentum);
+void sgd_loop(T* p, const T* g, T* buf, std::int64_t n, const SgdStep& h) {
   // First update: torch sets buf = d instead of mom * buf + (1 - dampening) * d; the coefficients
   // (0, 1) give exactly d from the zero-filled buffer without a branch in the loop.
-  const T keep = h.first ? T(0) : mom;
+  const T keep = h.first ? T(0) : static_cast<T>(h.momentum);
   const T take = h.first ? T(1) : static_cast<T>(1.0 - h.dampening);
-  const T neg_lr = static_cast<T>(-h.lr);
-  for (std::int64_t i = 0; i < n; ++i) {
-    T d = g[i];
-    if constexpr (kDecay) d = d + wd * p[i];
+  const T wd = static_cast<T>(h.weight_decay), mom = static_cast<T>(h.momentum), neg_lr = static_cast<T>(-h.lr);
+  lanes<T>(n, [&]<class V>(std::int64_t i) {
+    const V pi = load<V>(p + i);
+    V d = load<V>(g + i);
+    if constexpr (kDecay) d = d + V(wd) * pi;
     if constexpr (kMomentum) {
-      const T b = buf[i] * keep + d * take;
-      buf[i] = b;
-      if constexpr (kNesterov) d = d + mom * b;
+      const V b = load<V>(buf + i) * V(keep) + d * V(take);
+      store(buf + i, b);
+      if constexpr (kNesterov) d = d + V(mom) * b;
       else d = b;
     }
-    p[i] = p[i] + neg_lr * d;
-  }
+    store(p + i, pi + V(neg_lr) * d);
+  });
 }
 
 enum class Decay { none, l2, decoupled };
 
 template <class T, Decay kDecay, bool kAmsgrad>
-void adam_loop(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, T* __restrict vmax,
-               std::int64_t n, const AdamStep& h) {
+void adam_loop(T* p, const T* g, T* m, T* v, T* vmax_buf, std::int64_t n, const AdamStep& h) {
   const double bias1 = 1.0 - std::pow(h.beta1, static_cast<double>(h.step));
   const double bias2 = 1.0 - std::pow(h.beta2, static_cast<double>(h.step));
   const T neg_step = static_cast<T>(-(h.lr / bias1));
@@ -54,50 +90,54 @@ void adam_loop(T* __restrict p, const T* __restrict g, T* __restrict m, T* __res
   const T b2 = static_cast<T>(h.beta2), c2 = static_cast<T>(1.0 - h.beta2);
   const T eps = static_cast<T>(h.eps), wd = static_cast<T>(h.weight_decay);
   const T shrink = static_cast<T>(1.0 - h.lr * h.weight_decay);
-  for (std::int64_t i = 0; i < n; ++i) {
-    T gi = g[i];
-    if constexpr (kDecay == Decay::l2) gi = gi + wd * p[i];
-    if constexpr (kDecay == Decay::decoupled) p[i] = p[i] * shrink;
-    const T mi = m[i] * b1 + gi * c1;
-    T vi = v[i] * b2 + c2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
+  lanes<T>(n, [&]<class V>(std::int64_t i) {
+    V pi = load<V>(p + i);
+    V gi = load<V>(g + i);
+    if constexpr (kDecay == Decay::l2) gi = gi + V(wd) * pi;
+    if constexpr (kDecay == Decay::decoupled) pi = pi * V(shrink);
+    // m = b1 m + (1 - b1) g ; v = b2 v + (1 - b2) g^2
+    const V mi = load<V>(m + i) * V(b1) + gi * V(c1);
+    V vi = load<V>(v + i) * V(b2) + V(c2) * gi * gi;
+    store(m + i, mi);
+    store(v + i, vi);
     if constexpr (kAmsgrad) {
-      vi = std::max(vmax[i], vi);
-      vmax[i] = vi;
+      vi = vmax(load<V>(vmax_buf + i), vi);
+      store(vmax_buf + i, vi);
     }
-    const T denom = std::sqrt(vi) / bias2_sqrt + eps;
-    p[i] = p[i] + neg_step * (mi / denom);
-  }
+    // p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    const V denom = vsqrt(vi) / V(bias2_sqrt) + V(eps);
+    store(p + i, pi + V(neg_step) * (mi / denom));
+  });
 }
 
 template <class T, bool kDecay, bool kCentered, bool kMomentum>
-void rmsprop_loop(T* __restrict p, const T* __restrict g, T* __restrict sq, T* __restrict ga, T* __restrict buf,
-                  std::int64_t n, const RmspropStep& h) {
+void rmsprop_loop(T* p, const T* g, T* sq, T* ga, T* buf, std::int64_t n, const RmspropStep& h) {
   const T a = static_cast<T>(h.alpha), c = static_cast<T>(1.0 - h.alpha);
   const T eps = static_cast<T>(h.eps), wd = static_cast<T>(h.weight_decay);
   const T mom = static_cast<T>(h.momentum), neg_lr = static_cast<T>(-h.lr);
-  for (std::int64_t i = 0; i < n; ++i) {
-    T gi = g[i];
-    if constexpr (kDecay) gi = gi + wd * p[i];
-    const T si = sq[i] * a + c * gi * gi;
-    sq[i] = si;
-    T avg;
+  lanes<T>(n, [&]<class V>(std::int64_t i) {
+    const V pi = load<V>(p + i);
+    V gi = load<V>(g + i);
+    if constexpr (kDecay) gi = gi + V(wd) * pi;
+    // sq = alpha sq + (1 - alpha) g^2 ; centered: ga = alpha ga + (1 - alpha) g, variance sq - ga^2
+    const V si = load<V>(sq + i) * V(a) + V(c) * gi * gi;
+    store(sq + i, si);
+    V avg;
     if constexpr (kCentered) {
-      const T gai = ga[i] * a + gi * c;
-      ga[i] = gai;
-      avg = std::sqrt(si - gai * gai) + eps;
+      const V gai = load<V>(ga + i) * V(a) + gi * V(c);
+      store(ga + i, gai);
+      avg = vsqrt(si - gai * gai) + V(eps);
     } else {
-      avg = std::sqrt(si) + eps;
+      avg = vsqrt(si) + V(eps);
     }
     if constexpr (kMomentum) {
-      const T b = buf[i] * mom + gi / avg;
-      buf[i] = b;
-      p[i] = p[i] + neg_lr * b;
+      const V b = load<V>(buf + i) * V(mom) + gi / avg;
+      store(buf + i, b);
+      store(p + i, pi + V(neg_lr) * b);
     } else {
-      p[i] = p[i] + neg_lr * (gi / avg);
+      store(p + i, pi + V(neg_lr) * (gi / avg));
     }
-  }
+  });
 }
 
 /// Sum of f(x[i]) in double with eight independent partial sums (breaks the add latency chain).
