@@ -5,6 +5,7 @@
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/reduction.hpp"
+#include "fixtures.hpp"
 #include "xgrad/tensor/creation.hpp"
 
 using namespace xgrad;
@@ -102,4 +103,174 @@ TEST_CASE("binary ops: bad inputs throw typed errors naming op and shapes", "[el
   CHECK_THROWS_AS(add(i, i), TypeError);
   CHECK_THROWS_AS(div(f, i), TypeError);
   CHECK_THROWS_AS(add(Tensor(), f), ValueError);
+}
+
+TEST_CASE("unary math: values by hand", "[elementwise]") {
+  Tensor x = f64({-2, -0.5, 0, 1, 3}, {5});
+  const auto v = x.to_vector();
+  auto each = [&](const Tensor& y, auto f) {
+    const auto got = y.to_vector();
+    REQUIRE(got.size() == v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) CHECK(got[i] == Approx(f(v[i])).epsilon(1e-14).margin(1e-300));
+  };
+  each(exp(x), [](double t) { return std::exp(t); });
+  each(tanh(x), [](double t) { return std::tanh(t); });
+  each(sigmoid(x), [](double t) { return 1 / (1 + std::exp(-t)); });
+  each(abs(x), [](double t) { return std::fabs(t); });
+  each(relu(x), [](double t) { return t > 0 ? t : 0.0; });
+  each(neg(x), [](double t) { return -t; });
+  Tensor p = f64({0.25, 1, 4, 9}, {4});
+  CHECK(sqrt(p).to_vector() == std::vector<double>{0.5, 1, 2, 3});
+  CHECK(log(p).to_vector()[1] == 0);
+  CHECK(log(p).to_vector()[2] == Approx(std::log(4.0)).epsilon(1e-15));
+}
+
+TEST_CASE("sigmoid: saturates without overflow or NaN", "[elementwise]") {
+  for (DType dt : {DType::float32, DType::float64}) {
+    const auto y = sigmoid(from_vector({-1000, -100, 100, 1000}, {4}, dt)).to_vector();
+    CHECK(y[0] == 0);
+    CHECK(y[1] == Approx(std::exp(-100.0)).epsilon(1e-5).margin(1e-40));
+    CHECK(y[2] == 1);
+    CHECK(y[3] == 1);
+  }
+}
+
+TEST_CASE("unary backward: values by hand at simple points", "[elementwise]") {
+  auto grad_of = [](Tensor (*f)(const Tensor&), std::vector<double> v) {
+    Tensor x = leaf(v, {static_cast<std::int64_t>(v.size())});
+    sum(f(x)).backward();
+    return x.grad().to_vector();
+  };
+  CHECK(grad_of(exp, {0, 1})[1] == Approx(std::exp(1.0)).epsilon(1e-15));
+  CHECK(grad_of(log, {2, 4}) == std::vector<double>{0.5, 0.25});
+  CHECK(grad_of(sqrt, {4, 16}) == std::vector<double>{0.25, 0.125});
+  CHECK(grad_of(abs, {-2, 0, 3}) == std::vector<double>{-1, 0, 1});
+  CHECK(grad_of(relu, {-2, 0, 3}) == std::vector<double>{0, 0, 1});
+  CHECK(grad_of(tanh, {0})[0] == 1);
+  CHECK(grad_of(sigmoid, {0})[0] == 0.25);
+  CHECK(grad_of(neg, {5}) == std::vector<double>{-1});
+}
+
+// Tolerance 1e-9: xsimd's double erfc is good to ~3e-12 relative, while torch's 1 + erf(x/sqrt2)
+// loses ~1e-10 relative to cancellation near x = -6.
+TEST_CASE("gelu exact and tanh forms match torch, values and gradients", "[elementwise]") {
+  const auto fx = test::load_fixture("elementwise_gelu.json");
+  for (const char* form : {"exact", "tanh"}) {
+    INFO(form);
+    const auto& c = fx.at(form);
+    Tensor x = test::fixture_tensor(c.at("x")).set_requires_grad();
+    Tensor y = gelu(x, std::string(form) == "tanh");
+    const auto want = test::fixture_tensor(c.at("y")).to_vector();
+    const auto got = y.to_vector();
+    for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-9).margin(1e-15));
+    y.backward(test::fixture_tensor(c.at("grad_out")));
+    const auto want_g = test::fixture_tensor(c.at("grad_x")).to_vector();
+    const auto got_g = x.grad().to_vector();
+    for (std::size_t i = 0; i < want_g.size(); ++i)
+      CHECK(got_g[i] == Approx(want_g[i]).epsilon(1e-9).margin(1e-15));
+  }
+}
+
+TEST_CASE("broadcast arithmetic (3,1,4) with (5,1) matches torch, values and gradients", "[elementwise]") {
+  const auto fx = test::load_fixture("elementwise_broadcast.json");
+  Tensor a = test::fixture_tensor(fx.at("a")).set_requires_grad();
+  Tensor b = test::fixture_tensor(fx.at("b")).set_requires_grad();
+  Tensor y = a * b - a / b + pow(a, 2.0);
+  REQUIRE(y.shape() == Shape{3, 5, 4});
+  sum(y).backward();
+  auto close = [](const Tensor& got, const nlohmann::json& want) {
+    const auto g = got.to_vector(), w = test::fixture_tensor(want).to_vector();
+    REQUIRE(g.size() == w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) CHECK(g[i] == Approx(w[i]).epsilon(1e-12).margin(1e-14));
+  };
+  close(y, fx.at("y"));
+  close(a.grad(), fx.at("grad_a"));
+  close(b.grad(), fx.at("grad_b"));
+}
+
+TEST_CASE("where: picks a or b with all three broadcast", "[elementwise]") {
+  Tensor cond = f64({1, 0, 1}, {3});
+  Tensor a = f64({1, 2}, {2, 1});
+  Tensor b = f64({-1, -2, -3}, {1, 3});
+  Tensor y = where(cond, a, b);
+  CHECK(y.shape() == Shape{2, 3});
+  CHECK(y.to_vector() == std::vector<double>{1, -2, 1, 2, -2, 2});
+  CHECK(where(index_tensor({0, 5}, {2}), f64({1, 2}, {2}), f64({3, 4}, {2})).to_vector() ==
+        std::vector<double>{3, 2});
+}
+
+TEST_CASE("where backward: each branch gets the gradient where it was chosen", "[elementwise]") {
+  Tensor cond = f64({1, 0, 1}, {3});
+  Tensor a = leaf({1, 2}, {2, 1});
+  Tensor b = leaf({-1, -2, -3}, {1, 3});
+  sum(where(cond, a, b)).backward();
+  CHECK(a.grad().to_vector() == std::vector<double>{2, 2});
+  CHECK(b.grad().to_vector() == std::vector<double>{0, 2, 0});
+}
+
+TEST_CASE("masked_fill: fills where the mask is nonzero and blocks the gradient there", "[elementwise]") {
+  Tensor a = leaf({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor mask = index_tensor({0, 1, 1}, {3});
+  Tensor y = masked_fill(a, mask, -1e9);
+  CHECK(y.to_vector() == std::vector<double>{1, -1e9, -1e9, 4, -1e9, -1e9});
+  sum(y * 2.0).backward();
+  CHECK(a.grad().to_vector() == std::vector<double>{2, 0, 0, 2, 0, 0});
+  Tensor causal = from_vector({0, 1, 0, 0}, {2, 2}, DType::float32);
+  Tensor s = masked_fill(ones({3, 2, 2}), causal, -INFINITY);
+  CHECK(std::isinf(s.at({2, 0, 1})));
+  CHECK(s.at({2, 1, 1}) == 1);
+}
+
+TEST_CASE("where and masked_fill: bad inputs throw typed errors naming the shapes", "[elementwise]") {
+  Tensor a = f64({1, 2, 3, 4, 5, 6}, {2, 3});
+  CHECK_THROWS_AS(where(f64({1, 0}, {2}), a, a), ShapeError);
+  CHECK_THROWS_WITH(where(f64({1, 0}, {2}), a, f64({1}, {1})),
+                    Contains("where") && Contains("(2,)") && Contains("(2, 3)") && Contains("(1,)"));
+  CHECK_THROWS_AS(where(f64({1}, {1}), a, from_vector({1}, {1}, DType::float32)), TypeError);
+  CHECK_THROWS_AS(where(f64({1}, {1}), index_tensor({1}, {1}), index_tensor({1}, {1})), TypeError);
+  CHECK_THROWS_AS(where(Tensor(), a, a), ValueError);
+  CHECK_THROWS_AS(masked_fill(a, f64({1, 0}, {2}), 0), ShapeError);
+  // A mask that broadcasts with a but would enlarge it is refused too.
+  CHECK_THROWS_WITH(masked_fill(a, f64({1, 0, 1, 0, 1, 0}, {2, 1, 3}), 0),
+                    Contains("masked_fill") && Contains("(2, 1, 3)") && Contains("(2, 3)"));
+  CHECK_THROWS_AS(masked_fill(index_tensor({1}, {1}), f64({1}, {1}), 0), TypeError);
+  CHECK_THROWS_AS(masked_fill(a, Tensor(), 0), ValueError);
+}
+
+TEST_CASE("unary ops: int64 and undefined inputs are refused", "[elementwise]") {
+  Tensor i = index_tensor({1, 2}, {2});
+  for (auto f : {exp, log, sqrt, abs, tanh, sigmoid, relu, neg}) {
+    CHECK_THROWS_AS(f(i), TypeError);
+    CHECK_THROWS_AS(f(Tensor()), ValueError);
+  }
+  CHECK_THROWS_WITH(gelu(i), Contains("gelu") && Contains("int64") && Contains("(2,)"));
+  CHECK_THROWS_AS(gelu(i, true), TypeError);
+  CHECK_THROWS_AS(pow(i, 2.0), TypeError);
+  CHECK_THROWS_AS(add(i, 1.0), TypeError);
+  CHECK_THROWS_AS(mul(i, 1.0), TypeError);
+  CHECK_THROWS_AS(rsub(1.0, i), TypeError);
+  CHECK_THROWS_AS(rdiv(1.0, i), TypeError);
+}
+
+TEST_CASE("float32 results match float64 to ~1e-6 relative", "[elementwise]") {
+  Generator gen(3);
+  Tensor x64 = randn({64, 33}, gen, DType::float64);
+  Tensor b64 = randn({33}, gen, DType::float64);
+  Tensor c64 = randn({64, 1}, gen, DType::float64);
+  Tensor x32 = x64.to(DType::float32), b32 = b64.to(DType::float32), c32 = c64.to(DType::float32);
+  auto f = [](const Tensor& x, const Tensor& b, const Tensor& c) {
+    Tensor p = abs(x) + 0.5;
+    return std::vector<Tensor>{x + b, x * c, x / (abs(b) + 1.0), x - c, pow(p, b), exp(x), log(p), sqrt(p),
+                               tanh(x), sigmoid(x), relu(x), gelu(x), gelu(x, true), 2.0 / p, 1.0 - x,
+                               where(c, x, b), masked_fill(x, relu(c), 3.0)};
+  };
+  const auto r64 = f(x64, b64, c64), r32 = f(x32, b32, c32);
+  for (std::size_t k = 0; k < r64.size(); ++k) {
+    INFO("result " << k);
+    CHECK(r32[k].dtype() == DType::float32);
+    const auto a = r64[k].to_vector(), b = r32[k].to_vector();
+    double worst = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]) / std::max(std::abs(a[i]), 1.0));
+    CHECK(worst < 1e-6);  // relative, with results below 1 in magnitude compared absolutely
+  }
 }

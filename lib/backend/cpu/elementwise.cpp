@@ -111,7 +111,8 @@ void unary_impl(UnaryOp op, const T* in, T* out, std::int64_t n, double param) {
     // exp(-x) overflows to inf for very negative x and 1 / inf = 0: no NaN, no branch.
     case UnaryOp::sigmoid: xt::noalias(o) = T(1) / (T(1) + xt::exp(-x)); return;
     case UnaryOp::relu: for (std::int64_t i = 0; i < n; ++i) out[i] = in[i] > T(0) ? in[i] : T(0); return;
-    case UnaryOp::gelu: xt::noalias(o) = T(0.5) * x * (T(1) + xt::erf(x * T(kInvSqrt2))); return;
+    // Phi(x) = erfc(-x/sqrt2)/2: no cancellation in 1 + erf for negative x.
+    case UnaryOp::gelu: xt::noalias(o) = T(0.5) * x * xt::erfc(x * T(-kInvSqrt2)); return;
     case UnaryOp::gelu_tanh:
       xt::noalias(o) = T(0.5) * x * (T(1) + xt::tanh(T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x)));
       return;
@@ -158,7 +159,7 @@ void unary_backward_impl(UnaryOp op, const T* grad, const T* saved, T* gin, std:
     case UnaryOp::relu: for (std::int64_t i = 0; i < n; ++i) gin[i] = saved[i] > T(0) ? grad[i] : T(0); return;
     // y = x Phi(x) => dx = g * (Phi(x) + x phi(x))
     case UnaryOp::gelu:
-      xt::noalias(o) = g * (T(0.5) * (T(1) + xt::erf(s * T(kInvSqrt2))) +
+      xt::noalias(o) = g * (T(0.5) * xt::erfc(s * T(-kInvSqrt2)) +
                             s * T(kInvSqrt2Pi) * xt::exp(T(-0.5) * s * s));
       return;
     // y = x/2 (1 + t), t = tanh(u), u = k (x + c x^3) => dx = g * ((1 + t)/2 + x/2 (1 - t^2) k (1 + 3c x^2))
