@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <functional>
 
+#include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/reduction.hpp"
@@ -14,6 +16,24 @@ using Catch::Matchers::Contains;
 namespace {
 Tensor f64(std::vector<double> v, Shape s) { return from_vector(v, s, DType::float64); }
 Tensor leaf(std::vector<double> v, Shape s) { return f64(std::move(v), std::move(s)).set_requires_grad(); }
+
+// Uniform float64 values in [lo, hi), requiring grad; `mixed` flips every other sign.
+Tensor rnd(const Shape& shape, std::uint64_t seed, double lo = -2, double hi = 2, bool mixed = false) {
+  Generator gen(seed);
+  auto v = uniform(shape, gen, lo, hi, DType::float64).to_vector();
+  if (mixed)
+    for (std::size_t i = 1; i < v.size(); i += 2) v[i] = -v[i];
+  return f64(v, shape).set_requires_grad();
+}
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+void expect_gradients(const Fn& fn, const std::vector<Tensor>& inputs) {
+  auto r = gradcheck(fn, inputs);
+  INFO(r.to_string());
+  CHECK(r.passed);
+  CHECK(r.max_rel_error <= 1e-6);
+}
 }  // namespace
 
 TEST_CASE("add: same shape adds elementwise", "[elementwise]") {
@@ -273,4 +293,89 @@ TEST_CASE("float32 results match float64 to ~1e-6 relative", "[elementwise]") {
     for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]) / std::max(std::abs(a[i]), 1.0));
     CHECK(worst < 1e-6);  // relative, with results below 1 in magnitude compared absolutely
   }
+}
+
+TEST_CASE("binary ops: gradcheck for every broadcasting pattern", "[elementwise]") {
+  struct Pattern { const char* name; Shape a, b; };
+  const Pattern patterns[] = {{"same shape", {2, 3}, {2, 3}}, {"scalar", {2, 3}, {}},
+                              {"scalar on the left", {}, {2, 3}}, {"row", {2, 3}, {3}},
+                              {"column", {2, 3}, {2, 1}}, {"both sides", {3, 1}, {1, 4}},
+                              {"middle axis", {2, 1, 3}, {2, 4, 3}}};
+  const std::pair<const char*, Fn> ops[] = {
+      {"add", [](const std::vector<Tensor>& t) { return add(t[0], t[1]); }},
+      {"sub", [](const std::vector<Tensor>& t) { return sub(t[0], t[1]); }},
+      {"mul", [](const std::vector<Tensor>& t) { return mul(t[0], t[1]); }},
+      {"div", [](const std::vector<Tensor>& t) { return div(t[0], t[1]); }},
+      {"pow", [](const std::vector<Tensor>& t) { return pow(t[0], t[1]); }}};
+  std::uint64_t seed = 1;
+  for (const auto& p : patterns)
+    for (const auto& [name, fn] : ops) {
+      INFO(name << " with " << p.name);
+      // div needs b away from 0, pow needs a > 0.
+      Tensor a = std::string(name) == "pow" ? rnd(p.a, seed++, 0.5, 2) : rnd(p.a, seed++);
+      Tensor b = std::string(name) == "div" ? rnd(p.b, seed++, 0.5, 2, true) : rnd(p.b, seed++);
+      expect_gradients(fn, {a, b});
+    }
+}
+
+TEST_CASE("binary ops: gradcheck when only one input requires grad, and for a + a", "[elementwise]") {
+  Tensor a = rnd({2, 3}, 50), b = rnd({3}, 51, 0.5, 2).detach();
+  expect_gradients([&](const std::vector<Tensor>& t) { return div(t[0], b) * b; }, {a});
+  expect_gradients([](const std::vector<Tensor>& t) { return t[0] * t[0] + t[0]; }, {a});
+}
+
+TEST_CASE("scalar forms and pow(a, p): gradcheck", "[elementwise]") {
+  Tensor a = rnd({3, 4}, 60, 0.3, 2, true);
+  Tensor pos = rnd({3, 4}, 61, 0.3, 2);
+  expect_gradients([](const std::vector<Tensor>& t) { return t[0] + 1.5; }, {a});
+  expect_gradients([](const std::vector<Tensor>& t) { return t[0] * -2.5; }, {a});
+  expect_gradients([](const std::vector<Tensor>& t) { return 3.0 - t[0]; }, {a});
+  expect_gradients([](const std::vector<Tensor>& t) { return 3.0 / t[0]; }, {a});
+  expect_gradients([](const std::vector<Tensor>& t) { return t[0] / 4.0 - 1.0; }, {a});
+  for (double p : {0.0, 1.0, 2.0, 3.0, -1.0}) {
+    INFO("p = " << p);
+    expect_gradients([p](const std::vector<Tensor>& t) { return pow(t[0], p); }, {a});
+  }
+  for (double p : {0.5, -1.5, 2.7}) {
+    INFO("p = " << p);
+    expect_gradients([p](const std::vector<Tensor>& t) { return pow(t[0], p); }, {pos});
+  }
+}
+
+TEST_CASE("unary ops: gradcheck", "[elementwise]") {
+  Tensor x = rnd({4, 5}, 70, -3, 3);
+  Tensor pos = rnd({4, 5}, 71, 0.2, 3);
+  Tensor off0 = rnd({4, 5}, 72, 0.1, 3, true);  // abs and relu away from their kink at 0
+  expect_gradients([](const std::vector<Tensor>& t) { return exp(t[0]); }, {x});
+  expect_gradients([](const std::vector<Tensor>& t) { return log(t[0]); }, {pos});
+  expect_gradients([](const std::vector<Tensor>& t) { return sqrt(t[0]); }, {pos});
+  expect_gradients([](const std::vector<Tensor>& t) { return abs(t[0]); }, {off0});
+  expect_gradients([](const std::vector<Tensor>& t) { return relu(t[0]); }, {off0});
+  expect_gradients([](const std::vector<Tensor>& t) { return tanh(t[0]); }, {x});
+  expect_gradients([](const std::vector<Tensor>& t) { return sigmoid(t[0]); }, {x});
+  expect_gradients([](const std::vector<Tensor>& t) { return gelu(t[0]); }, {x});
+  expect_gradients([](const std::vector<Tensor>& t) { return gelu(t[0], true); }, {x});
+  expect_gradients([](const std::vector<Tensor>& t) { return neg(t[0]); }, {x});
+  expect_gradients([](const std::vector<Tensor>& t) { return -t[0]; }, {x});
+}
+
+TEST_CASE("relu and abs: gradcheck through the kink with kink skipping", "[elementwise]") {
+  Tensor x = leaf({-1.5, -0.25, 0, 0.5, 2}, {5});
+  GradcheckOptions opt;
+  opt.kink_threshold = 1e-3;
+  for (auto f : {relu, abs}) {
+    auto r = gradcheck([f](const std::vector<Tensor>& t) { return f(t[0]); }, {x}, opt);
+    INFO(r.to_string());
+    CHECK(r.passed);
+    CHECK(r.skipped_kinks == 1);
+  }
+}
+
+TEST_CASE("where and masked_fill: gradcheck with broadcasting", "[elementwise]") {
+  Tensor cond = f64({1, 0, 0, 1}, {4});
+  Tensor a = rnd({3, 1}, 80), b = rnd({2, 1, 4}, 81);
+  expect_gradients([&](const std::vector<Tensor>& t) { return where(cond, t[0], t[1]); }, {a, b});
+  Tensor mask = index_tensor({0, 1, 1, 0, 0, 1}, {2, 1, 3});
+  Tensor c = rnd({2, 4, 3}, 82);
+  expect_gradients([&](const std::vector<Tensor>& t) { return masked_fill(t[0], mask, -7.0); }, {c});
 }
