@@ -217,6 +217,8 @@ TEST_CASE("where: picks a or b with all three broadcast", "[elementwise]") {
   CHECK(y.to_vector() == std::vector<double>{1, -2, 1, 2, -2, 2});
   CHECK(where(index_tensor({0, 5}, {2}), f64({1, 2}, {2}), f64({3, 4}, {2})).to_vector() ==
         std::vector<double>{3, 2});
+  CHECK(where(f64({1, 0, 1}, {3}), f64({1, 2, 3}, {3}), scalar(9, DType::float64)).to_vector() ==
+        std::vector<double>{1, 9, 3});
 }
 
 TEST_CASE("where backward: each branch gets the gradient where it was chosen", "[elementwise]") {

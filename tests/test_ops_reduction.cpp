@@ -154,6 +154,30 @@ TEST_CASE("max backward: ties send the whole gradient to the first maximal eleme
   CHECK(z.grad().to_vector() == std::vector<double>{1, 0, 0});
 }
 
+TEST_CASE("max: long rows find the first maximum and the first NaN", "[reduction]") {
+  // Rows longer than a SIMD register, so the vectorised scan is exercised, in both dtypes.
+  for (DType dt : {DType::float32, DType::float64}) {
+    std::vector<double> v(2 * 100);
+    for (int i = 0; i < 200; ++i) v[i] = (i * 37) % 101 - 200.0;  // all below the planted values
+    v[70] = v[90] = 5;         // row 0: tie, first at 70
+    v[100 + 33] = NAN;         // row 1: NaN after a larger value
+    v[100 + 10] = 50;
+    Tensor x = from_vector(v, {2, 100}, dt);
+    x.set_requires_grad();
+    Tensor m = max(x, {1});
+    CHECK(m.to_vector()[0] == 5);
+    CHECK(std::isnan(m.to_vector()[1]));
+    m.backward(from_vector({1, 1}, {2}, dt));
+    const auto g = x.grad().to_vector();
+    CHECK(g[70] == 1);
+    CHECK(g[90] == 0);
+    CHECK(g[133] == 1);
+    CHECK(g[110] == 0);
+    CHECK(std::isnan(max(from_vector({NAN}, {1}, dt)).item()));
+    CHECK(std::isnan(max(from_vector({NAN, 1}, {2}, dt)).item()));
+  }
+}
+
 TEST_CASE("mean and max: bad inputs throw typed errors", "[reduction]") {
   Tensor x = cube();
   CHECK_THROWS_WITH(mean(x, {5}), Contains("mean") && Contains("5") && Contains("rank 3"));

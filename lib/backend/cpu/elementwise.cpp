@@ -84,6 +84,27 @@ void binary_loop(F f, const T* a, const Shape& as, const T* b, const Shape& bs, 
 }
 
 // A 1-D xtensor view over n elements at p (const or not), for xsimd-vectorised expressions.
+// One innermost row of where, with the common stride patterns as loops the compiler vectorises.
+template <class C, class T>
+void where_row(const C* c, std::int64_t sc, const T* x, std::int64_t sa, const T* y, std::int64_t sb, T* o,
+               std::int64_t m) {
+  if (sc == 0) {  // one condition for the whole row: a strided copy
+    const T* src = *c != C(0) ? x : y;
+    const std::int64_t s = *c != C(0) ? sa : sb;
+    for (std::int64_t j = 0; j < m; ++j) o[j] = src[j * s];
+  } else if (sc == 1 && sa == 0 && sb == 1) {  // masked_fill: a scalar where the mask is set
+    const T v = *x;
+    for (std::int64_t j = 0; j < m; ++j) o[j] = c[j] != C(0) ? v : y[j];
+  } else if (sc == 1 && sa == 1 && sb == 0) {
+    const T v = *y;
+    for (std::int64_t j = 0; j < m; ++j) o[j] = c[j] != C(0) ? x[j] : v;
+  } else if (sc == 1 && sa == 1 && sb == 1) {
+    for (std::int64_t j = 0; j < m; ++j) o[j] = c[j] != C(0) ? x[j] : y[j];
+  } else {
+    for (std::int64_t j = 0; j < m; ++j) o[j] = c[j * sc] != C(0) ? x[j * sa] : y[j * sb];
+  }
+}
+
 template <class P>
 auto view(P p, std::int64_t n) {
   return xt::adapt(std::move(p), static_cast<std::size_t>(n), xt::no_ownership(),
@@ -239,8 +260,7 @@ class CpuElementwiseKernels final : public ElementwiseKernels {
         const T* y = static_cast<const T*>(b);
         T* o = static_cast<T*>(out);
         cpu::for_each_row(loop, [&](const std::array<std::int64_t, 4>& off) {
-          for (std::int64_t j = 0; j < m; ++j)
-            o[off[3] + j] = c[off[0] + j * sc] != C(0) ? x[off[1] + j * sa] : y[off[2] + j * sb];
+          where_row(c + off[0], sc, x + off[1], sa, y + off[2], sb, o + off[3], m);
         });
       });
     });

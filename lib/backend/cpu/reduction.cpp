@@ -52,10 +52,45 @@ T row_sum(const T* x, std::int64_t n) {
   return s;
 }
 
-// Whether v replaces the current maximum: strictly greater keeps the first of ties; NaN wins once.
+// Whether v replaces the running maximum: strictly greater keeps the first of ties; NaN wins once.
 template <class T>
-bool beats(T v, T best, std::int64_t best_index) {
-  return best_index < 0 || v > best || (v != v && best == best);
+bool beats(T v, T best) {
+  return v > best || (v != v && best == best);
+}
+
+// Index of the first maximum of a contiguous row of n >= 1 elements (of the first NaN, if any):
+// a vectorised max and NaN scan, then a scan for the first element equal to the maximum.
+template <class T>
+std::int64_t row_argmax(const T* x, std::int64_t n) {
+  using B = xsimd::batch<T>;
+  constexpr std::int64_t w = static_cast<std::int64_t>(B::size);
+  if (x[0] != x[0]) return 0;
+  T best = x[0];
+  std::int64_t i = 1;
+  if (n >= w) {
+    B acc = B::load_unaligned(x);
+    auto nan = xsimd::isnan(acc);
+    for (i = w; i + w <= n; i += w) {
+      const B v = B::load_unaligned(x + i);
+      acc = xsimd::max(acc, v);
+      nan = nan | xsimd::isnan(v);
+    }
+    if (xsimd::any(nan))
+      for (std::int64_t j = 0; j < i; ++j)
+        if (x[j] != x[j]) return j;
+    alignas(64) T lanes[w];
+    acc.store_aligned(lanes);
+    for (std::int64_t l = 0; l < w; ++l) best = lanes[l] > best ? lanes[l] : best;
+  }
+  for (; i < n; ++i) {  // the tail; no NaN before it
+    if (x[i] != x[i]) return i;
+    best = x[i] > best ? x[i] : best;
+  }
+  std::int64_t j = 0;
+  for (; j + w <= n; j += w)  // find the block holding the first maximum, then the lane
+    if (xsimd::any(B::load_unaligned(x + j) == B(best))) break;
+  while (x[j] != best) ++j;
+  return j;
 }
 
 class CpuReductionKernels final : public ReductionKernels {
@@ -97,18 +132,25 @@ class CpuReductionKernels final : public ReductionKernels {
       if (numel(shape) == 0) return;
       const auto loop = reduction_loop(shape, axes);
       const std::int64_t m = loop.inner();
-      if (loop.inner_stride(1) == 0) {
+      if (loop.inner_stride(1) == 0) {  // innermost axis reduced: the row's first maximum
         cpu::for_each_row(loop, [&](const std::array<std::int64_t, 2>& off) {
-          T& best = o[off[1]];
-          std::int64_t& at = argmax[off[1]];
-          for (std::int64_t j = 0; j < m; ++j)
-            if (beats(x[off[0] + j], best, at)) best = x[off[0] + j], at = off[0] + j;
+          const std::int64_t at = off[0] + row_argmax(x + off[0], m);
+          if (argmax[off[1]] < 0 || beats(x[at], o[off[1]])) o[off[1]] = x[at], argmax[off[1]] = at;
         });
-      } else {
+      } else {  // innermost axis kept: the first row of a block initialises, later rows compete (branch-free)
         cpu::for_each_row(loop, [&](const std::array<std::int64_t, 2>& off) {
-          for (std::int64_t j = 0; j < m; ++j)
-            if (beats(x[off[0] + j], o[off[1] + j], argmax[off[1] + j]))
-              o[off[1] + j] = x[off[0] + j], argmax[off[1] + j] = off[0] + j;
+          const T* xr = x + off[0];
+          T* best = o + off[1];
+          std::int64_t* at = argmax + off[1];
+          if (at[0] < 0) {
+            for (std::int64_t j = 0; j < m; ++j) best[j] = xr[j], at[j] = off[0] + j;
+            return;
+          }
+          for (std::int64_t j = 0; j < m; ++j) {
+            const bool take = beats(xr[j], best[j]);
+            best[j] = take ? xr[j] : best[j];
+            at[j] = take ? off[0] + j : at[j];
+          }
         });
       }
     });
