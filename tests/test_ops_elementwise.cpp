@@ -125,6 +125,26 @@ TEST_CASE("binary ops: bad inputs throw typed errors naming op and shapes", "[el
   CHECK_THROWS_AS(add(Tensor(), f), ValueError);
 }
 
+TEST_CASE("pow backward: zero base with positive exponent has zero exponent gradient", "[elementwise]") {
+  Tensor a = leaf({0, 2}, {2});
+  Tensor b = leaf({2, 3}, {2});
+  sum(pow(a, b)).backward();
+  // d/da = b a^(b-1) = {0, 12}; d/db = a^b log a = {0 (limit), 8 log 2}
+  CHECK(a.grad().to_vector() == std::vector<double>{0, 12});
+  CHECK(b.grad().to_vector()[0] == 0);
+  CHECK(b.grad().to_vector()[1] == Approx(8 * std::log(2.0)).epsilon(1e-15));
+}
+
+TEST_CASE("empty tensors: elementwise ops and broadcasting give empty results", "[elementwise]") {
+  Tensor e = zeros({0, 3}, DType::float64);
+  CHECK((e + f64({1, 2, 3}, {3})).shape() == Shape{0, 3});
+  CHECK(exp(e).shape() == Shape{0, 3});
+  CHECK(gelu(e).numel() == 0);
+  CHECK(where(e, e, f64({1}, {1})).shape() == Shape{0, 3});
+  CHECK(sum(e, {0}).to_vector() == std::vector<double>{0, 0, 0});
+  CHECK(sum(e, {1}).shape() == Shape{0});
+}
+
 TEST_CASE("unary math: values by hand", "[elementwise]") {
   Tensor x = f64({-2, -0.5, 0, 1, 3}, {5});
   const auto v = x.to_vector();

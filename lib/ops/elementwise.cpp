@@ -8,6 +8,7 @@
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/backend/elementwise.hpp"
 #include "xgrad/ops/reduction.hpp"
+#include "xgrad/tensor/creation.hpp"
 
 namespace xgrad {
 
@@ -80,8 +81,11 @@ Tensor pow(const Tensor& a, const Tensor& b) {
            [sa = a.detach(), sb = save_if(a.requires_grad(), b), so = save_if(b.requires_grad(), out),
             as = a.shape(), bs = b.shape()](BackwardContext& ctx) {
              // out = a^b  =>  da += dout * b * a^(b-1) ; db += dout * out * log(a)
-             if (ctx.needs_grad(0)) ctx.accumulate(0, sum_to(ctx.grad_output() * sb * pow(sa, sb - 1.0), as));
-             if (ctx.needs_grad(1)) ctx.accumulate(1, sum_to(ctx.grad_output() * so * log(sa), bs));
+             // where out = 0 (a = 0 < b) db is 0, not 0 * log(0) = NaN; `where` tests out != 0.
+             const Tensor& g = ctx.grad_output();
+             if (ctx.needs_grad(0)) ctx.accumulate(0, sum_to(g * sb * pow(sa, sb - 1.0), as));
+             if (ctx.needs_grad(1))
+               ctx.accumulate(1, sum_to(where(so, g * so * log(sa), zeros({}, g.dtype(), g.device())), bs));
            });
   return out;
 }

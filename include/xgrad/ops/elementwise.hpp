@@ -26,7 +26,8 @@ Tensor rdiv(double s, const Tensor& a);
 Tensor neg(const Tensor& a);
 /// a ** exponent, elementwise.
 Tensor pow(const Tensor& a, double exponent);
-/// a ** b with broadcasting (a must be positive where b is not an integer).
+/// a ** b with broadcasting (a must be positive where b is not an integer); where a = 0 < b the
+/// gradient for b is 0, like torch.
 Tensor pow(const Tensor& a, const Tensor& b);
 
 /// e ** a.
