@@ -118,7 +118,7 @@ DType parse_dtype(const InputFile& file, const std::string& name, const Json& co
   if (code == "F64") return DType::float64;
   if (code == "I64") return DType::int64;
   file.fail(fmt::format("tensor '{}' has dtype {}, which xgrad cannot hold (it reads F32, F64 and I64)", name,
-                        code.dump()));
+                        code.is_string() ? code.get<std::string>() : code.dump()));
 }
 
 /// A JSON value that must be a non-negative integer fitting in int64.
