@@ -128,6 +128,18 @@ TEST_CASE("safetensors: the file is the length prefix, space-padded JSON header 
   CHECK(load_safetensors_metadata(path).empty());
 }
 
+TEST_CASE("safetensors: 8-byte dtypes are laid out first so every tensor is aligned", "[io]") {
+  TempDir tmp;
+  const std::string path = tmp / "mixed.safetensors";
+  save_safetensors(path, {{"f", zeros({3})}, {"d", zeros({1}, DType::float64)}, {"i", index_tensor({1, 2}, {2})}});
+  const std::string bytes = read_bytes(path);
+  const auto header = nlohmann::ordered_json::parse(bytes.substr(8, bytes.size() - 8 - 36));
+  // Listed in the caller's order; bytes: d [0, 8), i [8, 24), f [24, 36).
+  CHECK(header.dump() == R"({"f":{"dtype":"F32","shape":[3],"data_offsets":[24,36]},)"
+                         R"("d":{"dtype":"F64","shape":[1],"data_offsets":[0,8]},)"
+                         R"("i":{"dtype":"I64","shape":[2],"data_offsets":[8,24]}})");
+}
+
 TEST_CASE("safetensors: a failing save leaves the previous checkpoint byte-identical", "[io]") {
   TempDir tmp;
   const std::string path = tmp / "ckpt.safetensors";
@@ -285,7 +297,8 @@ TEST_CASE("safetensors: reads a file written by PyTorch's safetensors.torch.save
 namespace {
 /// The tensors of the committed xgrad -> PyTorch interop file, values chosen by hand.
 std::vector<std::pair<std::string, Tensor>> interop_tensors() {
-  return {{"layer.weight", from_vector({0.5, -1.25, 3.0, 0.1, 1e-30, -7.0}, {2, 3}, DType::float32)},
+  // Five float32 first: their 20 bytes would misalign what follows unless the writer reorders.
+  return {{"layer.weight", from_vector({0.5, -1.25, 3.0, 0.1, 1e-30}, {1, 5}, DType::float32)},
           {"layer.bias", from_vector({0.1, -2.5, 1e300}, {3}, DType::float64)},
           {"labels", index_tensor({0, 7, -3, 9007199254740993}, {4})},
           {"lr", scalar(3e-4, DType::float64)},

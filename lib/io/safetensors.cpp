@@ -280,16 +280,35 @@ class AtomicOutput {
   bool committed_ = false;
 };
 
-/// The header JSON, padded with spaces so the data buffer starts 8-byte aligned.
+/// The order the tensors' bytes are laid out in: 8-byte elements before 4-byte ones (stable), so
+/// every tensor starts aligned to its element size, as safetensors' own writer does; readers that
+/// map the file can then use the bytes in place.
+std::vector<std::size_t> data_order(const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  std::vector<std::size_t> order(tensors.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return dtype_size(tensors[a].second.dtype()) > dtype_size(tensors[b].second.dtype());
+  });
+  return order;
+}
+
+/// The header JSON (tensors listed in the caller's order), padded with spaces so the data buffer
+/// starts 8-byte aligned.
 std::string make_header(const std::vector<std::pair<std::string, Tensor>>& tensors,
-                        const std::map<std::string, std::string>& metadata) {
+                        const std::vector<std::size_t>& order, const std::map<std::string, std::string>& metadata) {
+  std::vector<std::uint64_t> begin(tensors.size());
+  std::uint64_t offset = 0;
+  for (std::size_t i : order) {
+    begin[i] = offset;
+    offset += byte_size(tensors[i].second);
+  }
   Json header = Json::object();
   if (!metadata.empty()) header[kMetadataKey] = metadata;
-  std::uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    const std::uint64_t end = offset + byte_size(t);
-    header[name] = {{"dtype", dtype_code(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, end}}};
-    offset = end;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i].second;
+    header[tensors[i].first] = {{"dtype", dtype_code(t.dtype())},
+                                {"shape", t.shape()},
+                                {"data_offsets", {begin[i], begin[i] + byte_size(t)}}};
   }
   std::string text;
   try {
@@ -317,14 +336,15 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
       throw ValueError(fmt::format("save_safetensors: name '{}' appears twice; names must be unique", name));
     host.push_back(t.device().type == DeviceType::cpu ? t : t.to(Device{}));
   }
-  const std::string header = make_header(tensors, metadata);
+  const std::vector<std::size_t> order = data_order(tensors);
+  const std::string header = make_header(tensors, order, metadata);
   const std::uint64_t header_size = header.size();
 
   AtomicOutput out(path);
   out.write(&header_size, 8);
   out.write(header.data(), header.size());
-  for (const Tensor& t : host)
-    if (byte_size(t) > 0) out.write(t.raw_data(), byte_size(t));
+  for (std::size_t i : order)
+    if (byte_size(host[i]) > 0) out.write(host[i].raw_data(), byte_size(host[i]));
   out.commit();
 }
 

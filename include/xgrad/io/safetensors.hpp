@@ -1,9 +1,10 @@
 #pragma once
 // Checkpoint files in the safetensors format (https://github.com/huggingface/safetensors):
 // an 8-byte little-endian header length N, N bytes of JSON naming each tensor's dtype, shape and
-// byte range, then the raw little-endian tensor bytes, packed back to back. xgrad maps float32,
-// float64 and int64 to the format's F32, F64 and I64. PyTorch's `safetensors.torch.load_file` reads
-// what save_safetensors writes, and load_safetensors reads what `safetensors.torch.save_file` writes
+// byte range, then the raw little-endian tensor bytes, packed back to back (8-byte dtypes first,
+// so each tensor's bytes are aligned to its element size). xgrad's float32, float64 and int64 are
+// the format's F32, F64 and I64. PyTorch's `safetensors.torch.load_file` reads what
+// save_safetensors writes, and load_safetensors reads what `safetensors.torch.save_file` writes
 // (pinned by tests/test_io_safetensors.cpp against files made by tools/make_safetensors_fixtures.py).
 // Module and optimizer checkpoints are built on these name -> tensor lists.
 #include <map>
@@ -15,7 +16,7 @@
 
 namespace xgrad {
 
-/// Writes `tensors` (in this order, names unique) and string `metadata` to `path` atomically:
+/// Writes `tensors` (listed in this order, names unique) and string `metadata` to `path` atomically:
 /// a temporary file beside it is written, synced and renamed over `path`, so a failed save
 /// (ValueError for an undefined tensor or a repeated name, IOError from the file system) leaves
 /// any previous file untouched. Tensors on other devices are copied to the host first.
