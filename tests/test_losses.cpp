@@ -7,23 +7,16 @@
 #include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/nn/losses.hpp"
 #include "xgrad/ops/reduction.hpp"
+#include "test_optim_helpers.hpp"
 #include "xgrad/tensor/creation.hpp"
 
 using namespace xgrad;
+using test::check_values;
 using Catch::Matchers::Contains;
 
 namespace {
 
 Tensor f64(std::vector<double> values, Shape shape) { return from_vector(values, shape, DType::float64); }
-
-void check_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
-  const std::vector<double> got = t.to_vector();
-  REQUIRE(got.size() == expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == Approx(expected[i]).margin(tol).epsilon(tol));
-  }
-}
 
 /// log_softmax(row)[c], by hand.
 double log_softmax_at(const std::vector<double>& row, std::size_t c) {

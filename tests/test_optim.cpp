@@ -7,9 +7,11 @@
 #include <numbers>
 
 #include "xgrad/optim/optim.hpp"
+#include "test_optim_helpers.hpp"
 #include "xgrad/tensor/creation.hpp"
 
 using namespace xgrad;
+using test::check_values;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -26,15 +28,6 @@ void quadratic_grad(Tensor& p, double target) {
   std::vector<double> g = p.to_vector();
   for (double& v : g) v -= target;
   set_grad(p, g);
-}
-
-void check_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
-  const std::vector<double> got = t.to_vector();
-  REQUIRE(got.size() == expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == Approx(expected[i]).margin(tol).epsilon(tol));
-  }
 }
 
 }  // namespace
