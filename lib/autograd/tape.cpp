@@ -108,15 +108,16 @@ bool needs_recording(std::initializer_list<const Tensor*> inputs) {
 
 void record(std::string_view op, std::initializer_list<const Tensor*> inputs, Tensor& output,
             BackwardFn backward) {
-  Node node{op, {}, output.impl_ptr(), std::move(backward)};
-  node.inputs.reserve(inputs.size());
-  for (const Tensor* t : inputs)
-    node.inputs.push_back(t && t->defined() && t->requires_grad() ? t->impl_ptr() : nullptr);
   TensorImpl& out = output.impl();
+  // Built in place: the inputs vector is the only allocation (the tape keeps its capacity).
+  std::vector<std::shared_ptr<TensorImpl>> needing_grad;
+  needing_grad.reserve(inputs.size());
+  for (const Tensor* t : inputs)
+    needing_grad.push_back(t && t->defined() && t->requires_grad() ? t->impl_ptr() : nullptr);
+  tape.nodes.emplace_back(op, std::move(needing_grad), output.impl_ptr(), std::move(backward));
   out.requires_grad = true;
-  out.node = static_cast<std::int64_t>(tape.nodes.size());
+  out.node = static_cast<std::int64_t>(tape.nodes.size() - 1);
   out.tape_generation = tape.generation;
-  tape.nodes.push_back(std::move(node));
   if (tape.nodes.size() >= tape.compact_at) compact();
 }
 
