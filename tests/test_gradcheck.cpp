@@ -84,6 +84,8 @@ TEST_CASE("gradcheck: kinks of |x| at 0 are skipped when kink_threshold is set",
   INFO(plain.to_string());
   CHECK_FALSE(plain.passed);
   CHECK(plain.worst_index.at(0) % 2 == 1);  // entry 1 or 3, the zeros
+  CHECK(plain.failed == 2);
+  CHECK_THAT(plain.to_string(), Contains("2 of 5 entries outside"));
 
   GradcheckOptions opts;
   opts.kink_threshold = 1e-3;
@@ -92,7 +94,7 @@ TEST_CASE("gradcheck: kinks of |x| at 0 are skipped when kink_threshold is set",
   CHECK(r.passed);
   CHECK(r.skipped_kinks == 2);
   CHECK(r.checked == 3);
-  CHECK_THAT(r.to_string(), Contains("2 skipped as kinks"));
+  CHECK_THAT(r.to_string(), Contains("2 entries skipped as kinks"));
 }
 
 TEST_CASE("gradcheck: the 4-point stencil is more accurate on a smooth function", "[gradcheck]") {
@@ -225,6 +227,18 @@ TEST_CASE("gradcheck: rejects non-float64 inputs, inputs without grad and undefi
   bad_eps.eps = 0;
   CHECK_THROWS_AS(gradcheck(identity, {a}, bad_eps), ValueError);
   CHECK_FALSE(a.grad().defined());  // an aborted check leaves no gradient behind
+}
+
+TEST_CASE("gradcheck: an input produced by a recorded op is checked as a leaf sharing its data", "[gradcheck]") {
+  Tensor x = leaf({0.5, -1.5}, {2});
+  Tensor doubled = test::hand_scale(x, 2.0);  // not a leaf: its grad() would stay empty
+  auto fn = [](const Inputs& in) { return hand_unary(in[0], square, [](double v, std::int64_t) { return 2 * v; }); };
+  auto r = gradcheck(fn, {doubled});
+  INFO(r.to_string());
+  CHECK(r.passed);
+  CHECK(r.checked == 2);
+  CHECK_FALSE(x.grad().defined());  // nothing flowed back past the input
+  CHECK(doubled.to_vector() == std::vector<double>{1.0, -3.0});
 }
 
 TEST_CASE("gradcheck: an identity function (output is the input leaf) passes", "[gradcheck]") {
