@@ -89,6 +89,9 @@ TEST_CASE("Tensor: arange follows numpy.arange, edge cases included", "[tensor]"
   CHECK(ints.to_vector() == Values{0, 1, 2, 3});
   CHECK_THROWS_AS(arange(0, 1, 0), ValueError);
   CHECK_THROWS_WITH(arange(0, 1, 0), Contains("step"));
+  CHECK_THROWS_AS(arange(0, NAN), ValueError);
+  CHECK_THROWS_AS(arange(0, INFINITY), ValueError);
+  CHECK_THROWS_AS(arange(0, 1e300, 1), ValueError);
 }
 
 TEST_CASE("Tensor: randn and uniform are deterministic per seed", "[tensor]") {
@@ -135,6 +138,15 @@ TEST_CASE("Tensor: random creation rejects int64 and inverted bounds", "[tensor]
   CHECK_THROWS_AS(uniform({2}, gen, 1, 0), ValueError);
   CHECK_THROWS_WITH(uniform({2}, gen, 1, 0), Contains("low") && Contains("high"));
   CHECK(uniform({3}, gen, 2, 2).to_vector() == Values(3, 2.0));  // an empty interval gives low
+}
+
+TEST_CASE("Tensor: uniform never returns high, even when rounding would give it", "[tensor]") {
+  // [1, next float after 1) holds only 1: low + (high - low) * u rounds to high for u > 0.5.
+  Generator gen(5);
+  const double next32 = std::nextafter(1.0f, 2.0f);
+  CHECK(uniform({1000}, gen, 1.0, next32, DType::float32).to_vector() == Values(1000, 1.0));
+  const double next64 = std::nextafter(1.0, 2.0);
+  CHECK(uniform({1000}, gen, 1.0, next64, DType::float64).to_vector() == Values(1000, 1.0));
 }
 
 TEST_CASE("Tensor: from_vector and index_tensor check the element count", "[tensor]") {
