@@ -39,6 +39,9 @@ class BackwardContext {
  public:
   /// d(loss)/d(output) of the op being differentiated.
   const Tensor& grad_output() const { return grad_output_; }
+  /// Moves d(loss)/d(output) out of the context (grad_output() is undefined afterwards), so that an op can
+  /// hand it to one input without a copy: `ctx.accumulate(1, ctx.take_grad_output())` as its last use.
+  Tensor take_grad_output() { return std::move(grad_output_); }
   /// Whether input `i` (in the order given to record()) needs a gradient.
   bool needs_grad(std::size_t i) const;
   /// Adds `grad` (shaped like input `i`) to input i's gradient; moves it in when the slot is empty.
