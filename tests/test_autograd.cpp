@@ -264,6 +264,25 @@ TEST_CASE("autograd: an accumulated gradient never aliases the caller's tensors"
   CHECK(seed.to_vector() == Values{1, 1});  // the second backward added into x.grad, not into seed
 }
 
+TEST_CASE("autograd: take_grad_output hands the gradient on without a copy", "[autograd]") {
+  Tensor x = leaf({1, 2}, {2});
+  // y = x and z = y, both passing the gradient through; z's backward makes a fresh buffer.
+  Tensor y = Tensor::empty({2}, DType::float64), z = Tensor::empty({2}, DType::float64);
+  record("pass", {&x}, y, [](BackwardContext& ctx) {
+    ctx.accumulate(0, ctx.take_grad_output());
+    CHECK_FALSE(ctx.grad_output().defined());
+  });
+  const void* fresh = nullptr;
+  record("fresh", {&y}, z, [&fresh](BackwardContext& ctx) {
+    Tensor g = ctx.grad_output().clone();
+    fresh = g.raw_data();
+    ctx.accumulate(0, std::move(g));
+  });
+  z.backward(from_vector({3, 4}, {2}, DType::float64));
+  CHECK(x.grad().to_vector() == Values{3, 4});
+  CHECK(x.grad().raw_data() == fresh);  // moved twice, never copied
+}
+
 TEST_CASE("autograd: clear_tape makes recorded tensors non-differentiable", "[autograd]") {
   Tensor x = leaf({1}, {1});
   Tensor loss = sum_of_squares(x);
