@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <functional>
+#include <sstream>
 
 #include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/autograd/tape.hpp"
@@ -145,6 +146,9 @@ TEST_CASE("gradcheck: the report text contains the worst entry's values", "[grad
   CHECK_THAT(text, Contains(fmt::format("numeric {:.10g}", r.numeric)));
   CHECK_THAT(text, Contains(fmt::format("abs error {:.3g}", r.abs_error)));
   CHECK_THAT(text, Contains(fmt::format("rel error {:.3g}", r.rel_error)));
+  std::ostringstream os;
+  os << r;
+  CHECK(os.str() == text);
   // The same op with a zero derivative fails too: gradcheck is not fooled by a vanishing gradient.
   CHECK_FALSE(gradcheck(fn, {x}, opts).passed);
 }

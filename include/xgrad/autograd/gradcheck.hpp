@@ -2,6 +2,7 @@
 // gradcheck: compares the tape's gradients with finite differences, in float64.
 #include <cstdint>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct GradcheckReport {
   /// A multi-line summary naming the worst input, index, both values and both errors.
   std::string to_string() const { return message; }
 };
+
+/// Writes report.to_string().
+inline std::ostream& operator<<(std::ostream& os, const GradcheckReport& report) { return os << report.message; }
 
 /// Checks d(sum(v * fn(inputs)))/d(inputs) from the tape against finite differences, for every input that
 /// requires grad; v = randn(output shape, Generator(options.seed), float64). Floating inputs must be float64
