@@ -245,6 +245,31 @@ TEST_CASE("gradcheck: an input produced by a recorded op is checked as a leaf sh
   CHECK(doubled.to_vector() == std::vector<double>{1.0, -3.0});
 }
 
+TEST_CASE("gradcheck: steps are exact far from zero, so linear functions check to rounding", "[gradcheck]") {
+  // Near 1e4 an ulp is 1.8e-12: a step of 1e-6 taken as is would be off by ~1e-6 relative.
+  Tensor x = leaf({10000.3, -30000.7, 0.1}, {3});
+  GradcheckOptions strict;
+  strict.rtol = 1e-12;
+  strict.atol = 0;
+  auto r = gradcheck([](const Inputs& in) { return test::hand_scale(in[0], 2.0); }, {x}, strict);
+  INFO(r.to_string());
+  CHECK(r.passed);
+}
+
+TEST_CASE("gradcheck: an input perturbed when fn throws is restored", "[gradcheck]") {
+  Tensor x = leaf({0.25, -1.5}, {2});
+  int calls = 0;
+  // Calls 1-3 are the recorded pass and two unperturbed evaluations; call 4 has x[0] moved by eps.
+  auto fn = [&calls](const Inputs& in) {
+    if (++calls == 4) throw std::runtime_error("fn failed");
+    return test::hand_scale(in[0], 2.0);
+  };
+  CHECK_THROWS_WITH(gradcheck(fn, {x}), "fn failed");
+  CHECK(calls == 4);
+  CHECK(x.to_vector() == std::vector<double>{0.25, -1.5});
+  CHECK_FALSE(x.grad().defined());
+}
+
 TEST_CASE("gradcheck: an identity function (output is the input leaf) passes", "[gradcheck]") {
   Tensor a = leaf({1, -2, 3}, {3});
   auto r = gradcheck([](const Inputs& in) { return in[0]; }, {a});

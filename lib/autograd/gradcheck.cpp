@@ -123,16 +123,26 @@ struct Numeric {
   bool kink = false;
 };
 
+// The step actually taken from x0: eps rounded so that x0 +- h and x0 +- 2h are exact (for
+// |x0| = 1e4 an unrounded 1e-6 step is off by 2e-6 relative, more than the default rtol).
+double exact_step(double x0, double eps) {
+  const double h = (x0 + eps) - x0;
+  return h != 0 ? h : eps * std::abs(x0);  // eps below half an ulp of x0: step relative to x0
+}
+
 // d(sum(v * fn))/d(x_j) by finite differences, perturbing x_j in place and restoring it exactly.
 Numeric numeric_slope(const Fn& fn, const std::vector<Tensor>& inputs, double& x, const std::vector<double>& v,
                       const std::vector<double>& at_x, const Shape& shape, const GradcheckOptions& o) {
   const double x0 = x;
-  const double h = o.eps;
+  const double h = exact_step(x0, o.eps);
   auto at = [&](double offset) {
+    struct Restore {  // even when fn throws: the caller's data must come back intact
+      double& x;
+      double x0;
+      ~Restore() { x = x0; }
+    } restore{x, x0};
     x = x0 + offset;
-    auto values = values_at(fn, inputs, shape);
-    x = x0;
-    return values;
+    return values_at(fn, inputs, shape);
   };
   const auto plus = at(h);
   const auto minus = at(-h);
