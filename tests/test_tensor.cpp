@@ -10,6 +10,7 @@
 #include "xgrad/tensor/creation.hpp"
 #include "xgrad/tensor/format.hpp"
 #include "xgrad/tensor/xtensor.hpp"
+#include "fixtures.hpp"
 
 using namespace xgrad;
 using Catch::Matchers::Contains;
@@ -368,4 +369,17 @@ TEST_CASE("Tensor: prints scalars, empty tensors and xgrad's suffixes", "[tensor
   std::ostringstream os;
   os << x;
   CHECK(os.str() == to_string(x));
+}
+
+TEST_CASE("Tensor: prints 163 random arrays exactly as NumPy's str() does", "[tensor]") {
+  // tests/fixtures/numpy_print.json, written by tools/make_print_fixture.py with NumPy.
+  const auto fixture = test::load_fixture("numpy_print.json");
+  for (const auto& c : fixture.at("cases")) {
+    const std::string dtype = c.at("dtype");
+    const DType d = dtype == "float32" ? DType::float32 : dtype == "float64" ? DType::float64 : DType::int64;
+    const Tensor t = test::fixture_tensor(c, d);
+    const std::string expected = c.at("str").get<std::string>() + (d == DType::float32 ? "" : ", dtype=" + dtype);
+    INFO(dtype << " " << shape_str(t.shape()));
+    CHECK(to_string(t) == expected);
+  }
 }
