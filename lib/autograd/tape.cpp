@@ -109,7 +109,7 @@ bool needs_recording(std::initializer_list<const Tensor*> inputs) {
 void record(std::string_view op, std::initializer_list<const Tensor*> inputs, Tensor& output,
             BackwardFn backward) {
   TensorImpl& out = output.impl();
-  // Built in place: the inputs vector is the only allocation (the tape keeps its capacity).
+  // The inputs vector is the only allocation: the node is built in place in a tape that keeps its capacity.
   std::vector<std::shared_ptr<TensorImpl>> needing_grad;
   needing_grad.reserve(inputs.size());
   for (const Tensor* t : inputs)
