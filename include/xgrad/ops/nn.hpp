@@ -37,7 +37,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
 /// Mean of (a - b)^2 over all elements; shapes must match exactly.
 Tensor mse(const Tensor& a, const Tensor& b);
 /// Inverted dropout: in training zeroes each element with probability `rate` and scales the rest by
-/// 1/(1-rate); the mask is drawn once from `gen` (one uniform per element) and reused by the backward.
+/// 1/(1-rate); the mask is drawn once from `gen` (32 random bits per element) and reused by the backward.
 /// Returns `a` itself (same handle, nothing recorded) when not training or rate is 0; zeros when rate is 1.
 /// Throws ValueError unless rate is in [0, 1].
 Tensor dropout(const Tensor& a, double rate, Generator& gen, bool training = true);
