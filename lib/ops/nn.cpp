@@ -23,6 +23,14 @@ void check_index_tensor(const char* op, const char* arg, const Tensor& t) {
                                 dtype_name(t.dtype()), shape_str(t.shape())));
 }
 
+// Throws unless int64 `ids` (indices, targets) live where the data they index does.
+void check_ids_device(const char* op, const Tensor& ids, const Tensor& data) {
+  if (ids.device() != data.device())
+    throw DeviceError(fmt::format("{}: int64 indices {} live on {} but the data {} lives on {}", op,
+                                  shape_str(ids.shape()), device_str(ids.device()), shape_str(data.shape()),
+                                  device_str(data.device())));
+}
+
 // Throws unless the optional `param` (weight or bias) is undefined or a (features,) tensor matching `a`.
 void check_affine(const char* op, const char* arg, const Tensor& param, const Tensor& a) {
   if (!param.defined()) return;
@@ -112,6 +120,7 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
   detail::check_floating("embedding", "weight", weight);
   if (weight.dim() != 2)
     throw ShapeError(fmt::format("embedding: weight must be 2-D (vocab, dim), got {}", shape_str(weight.shape())));
+  check_ids_device("embedding", indices, weight);
   const std::int64_t vocab = weight.shape()[0], dim = weight.shape()[1];
   Shape shape = indices.shape();
   shape.push_back(dim);
@@ -142,6 +151,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
     throw ShapeError(fmt::format("cross_entropy: targets {} must have the shape of logits {} without its last "
                                  "(class) axis",
                                  shape_str(targets.shape()), shape_str(logits.shape())));
+  check_ids_device("cross_entropy", targets, logits);
   const double ls = options.label_smoothing;
   if (!(ls >= 0.0 && ls <= 1.0))
     throw ValueError(fmt::format("cross_entropy: label_smoothing must be in [0, 1], got {}", ls));
