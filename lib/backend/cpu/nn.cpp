@@ -42,6 +42,17 @@ void store(T* p, int64_t i, T v) {
   p[i] = v;
 }
 
+// Sum of a batch's lanes. Not xsimd::hadd: with AVX-512 doubles GCC 12 reports a false "used
+// uninitialized" inside the extract intrinsic it uses.
+template <class T>
+T lane_sum(const Batch<T>& b) {
+  alignas(64) T lanes[Batch<T>::size];
+  b.store_aligned(lanes);
+  T s = T(0);
+  for (std::size_t l = 0; l < Batch<T>::size; ++l) s += lanes[l];
+  return s;
+}
+
 // sum over i < n of f(i, tag), with two accumulators to hide the add latency.
 template <class T, class F>
 T sum_of(int64_t n, F&& f) {
@@ -53,7 +64,7 @@ T sum_of(int64_t n, F&& f) {
     acc1 += f(i + W, Batch<T>{});
   }
   for (; i + W <= n; i += W) acc0 += f(i, Batch<T>{});
-  T s = xsimd::hadd(acc0 + acc1);
+  T s = lane_sum(acc0 + acc1);
   for (; i < n; ++i) s += f(i, T{});
   return s;
 }
@@ -81,6 +92,12 @@ T max_of(const T* x, int64_t n) {
   return m;
 }
 
+// m + log(sum(exp(x - m))) for the row maximum m.
+template <class T>
+T logsumexp(const T* x, T m, int64_t n) {
+  return m + std::log(sum_of<T>(n, [&](int64_t i, auto t) { return xsimd::exp(load(x, i, t) - m); }));
+}
+
 // ---- softmax / log_softmax ---------------------------------------------------------------------
 
 // One row along the last axis. m = max(x); s = sum exp(x - m); y = exp(x - m) / s or x - m - log s.
@@ -92,7 +109,7 @@ void softmax_row(const T* __restrict x, T* __restrict y, int64_t n, bool log) {
     return;
   }
   if (log) {
-    const T lse = m + std::log(sum_of<T>(n, [&](int64_t i, auto t) { return xsimd::exp(load(x, i, t) - m); }));
+    const T lse = logsumexp(x, m, n);
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] - lse;
     return;
   }
@@ -192,8 +209,7 @@ void softmax_backward_strided(const T* y, const T* dy, T* dx, AxisView v, bool l
 // ---- layer norm --------------------------------------------------------------------------------
 
 template <class T>
-void layer_norm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t n,
-                        T eps) {
+void layer_norm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t n, T eps) {
   for (int64_t r = 0; r < rows; ++r) {
     const T* __restrict xr = x + r * n;
     T* __restrict yr = y + r * n;
@@ -221,8 +237,8 @@ void layer_norm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd,
 //   db += sum_rows dy ; dw += sum_rows dy * xhat ;
 //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * w.
 template <class T>
-void layer_norm_backward_rows(const T* x, const T* w, const T* mean, const T* rstd, const T* dy, T* dx, T* dw,
-                         T* db, int64_t rows, int64_t n) {
+void layer_norm_backward_rows(const T* x, const T* w, const T* mean, const T* rstd, const T* dy, T* dx, T* dw, T* db,
+                              int64_t rows, int64_t n) {
   for (int64_t r = 0; r < rows; ++r) {
     const T* __restrict xr = x + r * n;
     const T* __restrict gr = dy + r * n;
@@ -248,8 +264,8 @@ void layer_norm_backward_rows(const T* x, const T* w, const T* mean, const T* rs
 
 // Per row with target t, lse = logsumexp(x):  loss = (1 - ls) (lse - x_t) + ls (lse - mean(x)).
 template <class T>
-int64_t cross_entropy_rows(const T* logits, const int64_t* targets, int64_t rows, int64_t C, int64_t ignore,
-                              double ls, T* lse, double* loss_sum, int64_t* count) {
+int64_t cross_entropy_rows(const T* logits, const int64_t* targets, int64_t rows, int64_t C, int64_t ignore, double ls,
+                           T* lse, double* loss_sum, int64_t* count) {
   double total = 0.0;
   int64_t kept = 0;
   for (int64_t r = 0; r < rows; ++r) {
@@ -260,11 +276,13 @@ int64_t cross_entropy_rows(const T* logits, const int64_t* targets, int64_t rows
       continue;
     }
     if (t < 0 || t >= C) return r;
-    const T m = max_of(x, C);
-    const T l = m + std::log(sum_of<T>(C, [&](int64_t i, auto tag) { return xsimd::exp(load(x, i, tag) - m); }));
+    const T l = logsumexp(x, max_of(x, C), C);
     lse[r] = l;
     double loss = (1.0 - ls) * (double(l) - double(x[t]));
-    if (ls != 0.0) loss += ls * (double(l) - double(sum_of<T>(C, [&](int64_t i, auto tag) { return load(x, i, tag); })) / double(C));
+    if (ls != 0.0) {
+      const T sum_x = sum_of<T>(C, [&](int64_t i, auto tag) { return load(x, i, tag); });
+      loss += ls * (double(l) - double(sum_x) / double(C));
+    }
     total += loss;
     ++kept;
   }
@@ -276,7 +294,7 @@ int64_t cross_entropy_rows(const T* logits, const int64_t* targets, int64_t rows
 // dloss/dx_c = (softmax_c - (1 - ls) [c == t] - ls / C) * dloss * scale on kept rows.
 template <class T>
 void cross_entropy_backward_rows(const T* logits, const int64_t* targets, const T* lse, int64_t rows, int64_t C,
-                            int64_t ignore, double ls, T g, T* dlogits) {
+                                 int64_t ignore, double ls, T g, T* dlogits) {
   const T off = T(ls / double(C));
   for (int64_t r = 0; r < rows; ++r) {
     const T* __restrict x = logits + r * C;
@@ -327,9 +345,8 @@ class CpuNNKernels final : public NNKernels {
                           void* rstd, int64_t rows, int64_t cols, double epsilon) const override {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
-      layer_norm_rows<T>(static_cast<const T*>(x), static_cast<const T*>(weight),
-                                   static_cast<const T*>(bias), static_cast<T*>(y), static_cast<T*>(mean),
-                                   static_cast<T*>(rstd), rows, cols, T(epsilon));
+      layer_norm_rows<T>(static_cast<const T*>(x), static_cast<const T*>(weight), static_cast<const T*>(bias),
+                         static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(rstd), rows, cols, T(epsilon));
     });
   }
 
@@ -338,10 +355,9 @@ class CpuNNKernels final : public NNKernels {
                            int64_t cols) const override {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
-      layer_norm_backward_rows<T>(static_cast<const T*>(x), static_cast<const T*>(weight),
-                                    static_cast<const T*>(mean), static_cast<const T*>(rstd),
-                                    static_cast<const T*>(dy), static_cast<T*>(dx), static_cast<T*>(dweight),
-                                    static_cast<T*>(dbias), rows, cols);
+      layer_norm_backward_rows<T>(static_cast<const T*>(x), static_cast<const T*>(weight), static_cast<const T*>(mean),
+                                  static_cast<const T*>(rstd), static_cast<const T*>(dy), static_cast<T*>(dx),
+                                  static_cast<T*>(dweight), static_cast<T*>(dbias), rows, cols);
     });
   }
 
@@ -376,8 +392,8 @@ class CpuNNKernels final : public NNKernels {
                                 double* loss_sum, int64_t* count) const override {
     return typed(dtype, [&](auto t) {
       using T = decltype(t);
-      return cross_entropy_rows<T>(static_cast<const T*>(logits), targets, rows, classes, ignore_index,
-                                             label_smoothing, static_cast<T*>(lse), loss_sum, count);
+      return cross_entropy_rows<T>(static_cast<const T*>(logits), targets, rows, classes, ignore_index, label_smoothing,
+                                   static_cast<T*>(lse), loss_sum, count);
     });
   }
 
@@ -387,8 +403,8 @@ class CpuNNKernels final : public NNKernels {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
       const T g = static_cast<T>(double(*static_cast<const T*>(dloss)) * scale);
-      cross_entropy_backward_rows<T>(static_cast<const T*>(logits), targets, static_cast<const T*>(lse), rows,
-                                       classes, ignore_index, label_smoothing, g, static_cast<T*>(dlogits));
+      cross_entropy_backward_rows<T>(static_cast<const T*>(logits), targets, static_cast<const T*>(lse), rows, classes,
+                                     ignore_index, label_smoothing, g, static_cast<T*>(dlogits));
     });
   }
 
