@@ -117,6 +117,17 @@ TEST_CASE("cross_entropy: one sample by hand, with label smoothing", "[nn]") {
   CHECK(cross_entropy(logits, index_tensor({1}, {}), opt).item() == Approx(std::log(2.0)));
 }
 
+TEST_CASE("mse: a gradient reaches only the side that requires one", "[nn]") {
+  // mean of (1-0)^2, (2-4)^2 = 2.5; d/db = 2 (b - a) / 2 = (-1, 2).
+  Tensor a = from_vector({1, 2}, {2}, DType::float64);
+  Tensor b = from_vector({0, 4}, {2}, DType::float64).set_requires_grad();
+  Tensor loss = mse(a, b);
+  CHECK(loss.item() == 2.5);
+  loss.backward();
+  CHECK_FALSE(a.grad().defined());
+  CHECK(b.grad().to_vector() == std::vector<double>{-1, 2});
+}
+
 TEST_CASE("dropout: rate 1 gives zeros and a zero gradient", "[nn]") {
   Generator gen(3);
   Tensor x = from_vector({1, -2, 3}, {3}).set_requires_grad();
