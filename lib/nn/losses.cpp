@@ -85,7 +85,12 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduct
     loss = x * (0.5 - y) + h;  // (1 - y) x + softplus(-x)
   } else {
     detail::check_pair("binary_cross_entropy_with_logits", x, pos_weight);
-    if (broadcast_shapes(pos_weight.shape(), y.shape(), "binary_cross_entropy_with_logits") != y.shape())
+    bool fits = false;
+    try {
+      fits = broadcast_shapes(pos_weight.shape(), y.shape(), "binary_cross_entropy_with_logits") == y.shape();
+    } catch (const ShapeError&) {  // rethrown below naming pos_weight
+    }
+    if (!fits)
       throw ShapeError(fmt::format("binary_cross_entropy_with_logits: pos_weight {} does not broadcast to targets {}",
                                    shape_str(pos_weight.shape()), shape_str(y.shape())));
     const Tensor log_weight = (pos_weight - 1.0) * y + 1.0;
