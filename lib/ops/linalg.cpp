@@ -22,12 +22,6 @@ struct Plan {
   std::int64_t batch = 1;
   Offsets a_off, b_off, c_off;  // element offsets per product; empty when batch is 1
 
-  GemmArgs args(DType dtype) const {
-    GemmArgs g;
-    g.dtype = dtype;
-    g.batch = batch;
-    return g;
-  }
 };
 
 std::string operand_str(const Shape& s, bool transposed) { return shape_str(s) + (transposed ? ".T" : ""); }
@@ -106,7 +100,9 @@ const std::int64_t* offsets(const Offsets& o) { return o.empty() ? nullptr : o.d
 void gemm(const Plan& p, DType dtype, bool tx, bool ty, std::int64_t rows, std::int64_t cols, std::int64_t inner,
           const Tensor& x, const Offsets& x_off, const Tensor& y, const Offsets& y_off, Tensor& c,
           const Offsets& c_off, double beta) {
-  GemmArgs g = p.args(dtype);
+  GemmArgs g;
+  g.dtype = dtype;
+  g.batch = p.batch;
   g.trans_a = tx;
   g.trans_b = ty;
   g.m = rows;
