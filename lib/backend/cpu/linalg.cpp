@@ -5,6 +5,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "backend/cpu/cpu_backend.hpp"
 
