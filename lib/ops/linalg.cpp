@@ -97,11 +97,11 @@ Plan make_plan(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 const std::int64_t* offsets(const Offsets& o) { return o.empty() ? nullptr : o.data(); }
 
 // One batched GEMM: c_i (beta) += op(x_i) op(y_i), (rows, inner) x (inner, cols).
-void gemm(const Plan& p, DType dtype, bool tx, bool ty, std::int64_t rows, std::int64_t cols, std::int64_t inner,
+void gemm(const Plan& p, bool tx, bool ty, std::int64_t rows, std::int64_t cols, std::int64_t inner,
           const Tensor& x, const Offsets& x_off, const Tensor& y, const Offsets& y_off, Tensor& c,
           const Offsets& c_off, double beta) {
   GemmArgs g;
-  g.dtype = dtype;
+  g.dtype = c.dtype();
   g.batch = p.batch;
   g.trans_a = tx;
   g.trans_b = ty;
@@ -123,7 +123,7 @@ void gemm(const Plan& p, DType dtype, bool tx, bool ty, std::int64_t rows, std::
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
   Plan p = make_plan(a, b, transpose_a, transpose_b);
   Tensor out = Tensor::empty(p.out_shape, a.dtype(), a.device());
-  gemm(p, a.dtype(), p.ta, p.tb, p.m, p.n, p.k, a, p.a_off, b, p.b_off, out, p.c_off, 0.0);
+  gemm(p, p.ta, p.tb, p.m, p.n, p.k, a, p.a_off, b, p.b_off, out, p.c_off, 0.0);
   if (needs_recording({&a, &b})) {
     record("matmul", {&a, &b}, out,
            [p = std::move(p), sa = save_if(b.requires_grad(), a), sb = save_if(a.requires_grad(), b)](
@@ -131,20 +131,19 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
              // C = op(A) op(B), summed over the batches an operand is broadcast to (repeated
              // offsets into its gradient, accumulated one product after another with beta = 1).
              const Tensor& dc = ctx.grad_output();
-             const DType dt = dc.dtype();
              if (ctx.needs_grad(0)) {
                Tensor& da = ctx.grad_buffer(0);
                if (!p.ta)  // dA += dC op(B)ᵀ
-                 gemm(p, dt, false, !p.tb, p.m, p.k, p.n, dc, p.c_off, sb, p.b_off, da, p.a_off, 1.0);
+                 gemm(p, false, !p.tb, p.m, p.k, p.n, dc, p.c_off, sb, p.b_off, da, p.a_off, 1.0);
                else  // dAᵀ += dC op(B)ᵀ  =>  dA += op(B) dCᵀ
-                 gemm(p, dt, p.tb, true, p.k, p.m, p.n, sb, p.b_off, dc, p.c_off, da, p.a_off, 1.0);
+                 gemm(p, p.tb, true, p.k, p.m, p.n, sb, p.b_off, dc, p.c_off, da, p.a_off, 1.0);
              }
              if (ctx.needs_grad(1)) {
                Tensor& db = ctx.grad_buffer(1);
                if (!p.tb)  // dB += op(A)ᵀ dC
-                 gemm(p, dt, !p.ta, false, p.k, p.n, p.m, sa, p.a_off, dc, p.c_off, db, p.b_off, 1.0);
+                 gemm(p, !p.ta, false, p.k, p.n, p.m, sa, p.a_off, dc, p.c_off, db, p.b_off, 1.0);
                else  // dBᵀ += op(A)ᵀ dC  =>  dB += dCᵀ op(A)
-                 gemm(p, dt, true, p.ta, p.n, p.k, p.m, dc, p.c_off, sa, p.a_off, db, p.b_off, 1.0);
+                 gemm(p, true, p.ta, p.n, p.k, p.m, dc, p.c_off, sa, p.a_off, db, p.b_off, 1.0);
              }
            });
   }
