@@ -6,6 +6,7 @@
 #include <functional>
 #include <numbers>
 
+#include "xgrad/nn/module.hpp"
 #include "xgrad/optim/optim.hpp"
 #include "test_optim_helpers.hpp"
 #include "xgrad/tensor/creation.hpp"
@@ -396,4 +397,36 @@ TEST_CASE("LRScheduler: writes schedule(step) into the optimizer each step", "[o
   set_grad(p, {1.0});
   opt.step();
   check_values(p, {-0.1});
+}
+
+namespace {
+/// A module with a trainable child parameter and a frozen one: what optimizers receive in practice.
+struct Tiny : nn::Module {
+  struct Head : nn::Module {
+    Head() : nn::Module("Head") { kernel = register_parameter("kernel", param({1.0, 2.0})); }
+    Tensor kernel;
+  };
+  Tiny() : nn::Module("Tiny") {
+    scale = register_parameter("scale", param({0.5}));
+    frozen = register_parameter("frozen", from_vector({9.0}, {1}, DType::float64), false);
+    register_module("head", head);
+  }
+  Tensor scale, frozen;
+  Head head;
+};
+}  // namespace
+
+TEST_CASE("Optimizer: named_trainable_parameters() give dotted state keys; frozen ones stay out", "[optim]") {
+  Tiny model;
+  optim::RMSprop opt(model.named_trainable_parameters(), {.lr = 0.01, .momentum = 0.9});
+  std::vector<std::string> keys;
+  for (const auto& [key, t] : opt.state()) keys.push_back(key);
+  CHECK(keys == std::vector<std::string>{"step", "square_avg.scale", "square_avg.head.kernel",
+                                         "momentum_buffer.scale", "momentum_buffer.head.kernel"});
+  set_grad(model.head.kernel, {1.0, -1.0});
+  opt.step();
+  // square_avg = 0.01 g^2, avg = 0.1 |g| + eps, buf = g / avg, p -= 0.01 buf
+  check_values(model.head.kernel, {1.0 - 0.01 / (0.1 + 1e-8), 2.0 + 0.01 / (0.1 + 1e-8)});
+  CHECK(model.scale.to_vector() == std::vector<double>{0.5});
+  CHECK(model.frozen.to_vector() == std::vector<double>{9.0});
 }
