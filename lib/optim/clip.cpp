@@ -19,7 +19,7 @@ template <class Params, class Fn>
 void for_each_grad(const Params& params, Fn&& fn) {
   for (const auto& entry : params) {
     const Tensor& p = tensor_of(entry);
-    if (p.defined() && p.impl().grad.defined()) fn(p.impl().grad, optim_kernels(p.impl().grad.device().type));
+    if (p.defined() && p.impl().grad.defined()) fn(p.impl().grad, p.impl().grad.backend().optim());
   }
 }
 

@@ -30,7 +30,7 @@ SGDOptions SGD::options() const {
 void SGD::update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t step) {
   const SgdStep h{learning_rate(), options_.momentum, options_.dampening, options_.weight_decay,
                   options_.nesterov, step == 1};
-  optim_kernels(p.device().type)
+  p.backend().optim()
       .sgd(p.dtype(), p.raw_data(), g.raw_data(), buffer_data(momentum_, i),
            p.numel(), h);
 }
@@ -60,7 +60,7 @@ AdamOptions Adam::options() const {
 void Adam::update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t step) {
   const AdamStep h{learning_rate(), options_.beta1,   options_.beta2, options_.eps, options_.weight_decay,
                    decoupled_,      options_.amsgrad, step};
-  optim_kernels(p.device().type)
+  p.backend().optim()
       .adam(p.dtype(), p.raw_data(), g.raw_data(), buffer_data(exp_avg_, i), buffer_data(exp_avg_sq_, i),
             buffer_data(max_exp_avg_sq_, i), p.numel(), h);
 }
@@ -90,7 +90,7 @@ RMSpropOptions RMSprop::options() const {
 void RMSprop::update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t) {
   const RmspropStep h{learning_rate(), options_.alpha, options_.eps, options_.momentum, options_.weight_decay,
                       options_.centered};
-  optim_kernels(p.device().type)
+  p.backend().optim()
       .rmsprop(p.dtype(), p.raw_data(), g.raw_data(), buffer_data(square_avg_, i),
                buffer_data(grad_avg_, i),
                buffer_data(momentum_, i), p.numel(), h);

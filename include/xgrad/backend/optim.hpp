@@ -2,9 +2,6 @@
 // Kernel table of the optimizers: one fused in-place loop per update rule, plus the reductions and
 // scalings that gradient clipping needs. Each update reads and writes every state buffer once, so a
 // step costs one pass over the parameters and allocates nothing.
-//
-// The table is reached through optim_kernels(device type) rather than a Backend accessor; a device
-// plugin installs its own with register_optim_kernels().
 #include <cstdint>
 
 #include "xgrad/backend/backend.hpp"
@@ -68,11 +65,5 @@ class OptimKernels {
   /// x = min(max(x, low), high).
   virtual void clamp(DType dtype, void* x, std::int64_t n, double low, double high) const = 0;
 };
-
-/// The optimizer kernels of `type`; throws DeviceError when none are registered (CPU's are built in).
-const OptimKernels& optim_kernels(DeviceType type);
-
-/// Installs `kernels` (which must outlive every optimizer) for a non-CPU device type.
-void register_optim_kernels(DeviceType type, const OptimKernels* kernels);
 
 }  // namespace xgrad

@@ -4,6 +4,8 @@
 // operation, so float64 results agree with torch to rounding.
 #include "xgrad/backend/optim.hpp"
 
+#include "backend/cpu/cpu_backend.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -248,8 +250,7 @@ class CpuOptimKernels final : public OptimKernels {
 
 }  // namespace
 
-/// The built-in CPU optimizer kernels (used by optim_kernels() in backend/optim.cpp).
-const OptimKernels& cpu_optim_kernels() {
+const OptimKernels& CpuBackend::optim() const {
   static const CpuOptimKernels kernels;
   return kernels;
 }
