@@ -11,6 +11,7 @@ Gradients are checked by finite differences in the tests, so only forward values
 import json
 import pathlib
 
+import jax.numpy as jnp
 import keras
 import numpy as np
 
@@ -38,8 +39,15 @@ def mha_case(query, value, key=None, *, num_heads, key_dim, value_dim=None, outp
     weights = [randn(*w.shape) * 0.5 for w in layer.weights]
     layer.set_weights(weights)
     masks = masks or {}
-    out, scores = layer(query, value, key, return_attention_scores=True, use_causal_mask=use_causal_mask,
-                        **{k: v for k, v in masks.items()})
+    call_masks = {k: v for k, v in masks.items() if k != "query_mask"}
+    q_in = query
+    if "query_mask" in masks:
+        # Keras 3 reads the query mask only from the query tensor's propagated mask and drops the call argument
+        # (spec §3.5's quirk); attach it the way Embedding(mask_zero=True) would.
+        q_in = jnp.asarray(query)
+        keras.src.backend.set_keras_mask(q_in, jnp.asarray(masks["query_mask"]))
+    out, scores = layer(q_in, value, key, return_attention_scores=True, use_causal_mask=use_causal_mask,
+                        **call_masks)
     case = {"query": t(query), "value": t(value), "num_heads": num_heads, "key_dim": key_dim,
             "weights": [t(w) for w in weights], "out": t(out), "scores": t(scores), "use_bias": use_bias,
             "use_causal_mask": use_causal_mask}
