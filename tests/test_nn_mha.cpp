@@ -255,6 +255,8 @@ TEST_CASE("MultiHeadAttention: bad arguments and inputs raise typed errors namin
   shape_error(layer, q, v, {.attention_mask = ones({5, 3, 5})}, "(5, 3, 5) does not broadcast");  // (N,T,S) read as (B,T,S)
   shape_error(layer, q, v, {.query_mask = ones({2, 5})}, "query_mask must have shape (2, 3)");
   shape_error(layer, q, v, {.value_mask = ones({2, 3})}, "value_mask must have shape (2, 5)");
+  shape_error(layer, q, v, {.key = randn64({2, 5, 4}, 9).detach(), .key_mask = ones({5})},
+              "key_mask must have shape (2, 5) (the key shape (2, 5, 4) without its last axis), got (5,)");
   layer(q, v);  // built for feature sizes 4, 4, 4
   shape_error(layer, randn64({2, 3, 6}, 5).detach(), v, {}, "built for feature sizes query 4");
   CHECK_THROWS_AS(layer(q.to(DType::float32), v), TypeError);

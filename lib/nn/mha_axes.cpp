@@ -34,12 +34,12 @@ Tensor as_keep(const Tensor& mask, DType dtype) {
 
 // An implicit mask over input axes (B, a1 … a_{R-2}) placed in score layout: batch-like axes, a 1 for the heads,
 // then its attention axes in the query slot (`of_query`) or the key slot, 1s in the other slot.
-Tensor implicit_mask(const char* arg, const Tensor& mask, const Shape& input, const AttentionLayout& l, bool of_query,
-                     DType dtype) {
+Tensor implicit_mask(const char* input_name, const Tensor& mask, const Shape& input, const AttentionLayout& l,
+                     bool of_query, DType dtype) {
   const Shape want(input.begin(), input.end() - 1);
   if (mask.shape() != want)
-    throw ShapeError(fmt::format("{}: {} must have shape {} (the {} shape {} without its last axis), got {}", kLayer,
-                                 arg, shape_str(want), of_query ? "query" : "value", shape_str(input),
+    throw ShapeError(fmt::format("{}: {}_mask must have shape {} (the {} shape {} without its last axis), got {}",
+                                 kLayer, input_name, shape_str(want), input_name, shape_str(input),
                                  shape_str(mask.shape())));
   Tensor keep = as_keep(mask, dtype);
   if (!l.identity) keep = permute(keep, l.order);
@@ -137,12 +137,12 @@ Tensor from_core(const Tensor& core, const AttentionLayout& l) {
 }
 
 Tensor combined_mask(const MaskInputs& m, const AttentionLayout& l, const Shape& query, const Shape& value,
-                     DType dtype) {
+                     const Shape& key, DType dtype) {
   std::vector<Tensor> parts;
   if (m.attention_mask.defined()) parts.push_back(explicit_mask(m.attention_mask, l));
-  if (m.query_mask.defined()) parts.push_back(implicit_mask("query_mask", m.query_mask, query, l, true, dtype));
-  if (m.value_mask.defined()) parts.push_back(implicit_mask("value_mask", m.value_mask, value, l, false, dtype));
-  if (m.key_mask.defined()) parts.push_back(implicit_mask("key_mask", m.key_mask, value, l, false, dtype));
+  if (m.query_mask.defined()) parts.push_back(implicit_mask("query", m.query_mask, query, l, true, dtype));
+  if (m.value_mask.defined()) parts.push_back(implicit_mask("value", m.value_mask, value, l, false, dtype));
+  if (m.key_mask.defined()) parts.push_back(implicit_mask("key", m.key_mask, key, l, false, dtype));
   if (parts.empty()) return {};
   // Every mask is a keep-mask: the AND of several is their product (the core reads nonzero as keep).
   Tensor keep = parts.size() == 1 ? parts[0] : as_keep(parts[0], dtype);

@@ -43,6 +43,6 @@ struct MaskInputs {
 /// The AND of every present mask as a keep-mask for the core, broadcastable to (B', N, T', S'); undefined when
 /// there is none. Throws ShapeError naming the mask and the scores (or the input) when a mask does not fit.
 Tensor combined_mask(const MaskInputs& masks, const AttentionLayout& layout, const Shape& query, const Shape& value,
-                     DType dtype);
+                     const Shape& key, DType dtype);
 
 }  // namespace xgrad::nn::detail

@@ -159,7 +159,7 @@ AttentionOutputs MultiHeadAttention::forward(const Tensor& query, const Tensor& 
   xgrad::AttentionOptions o;
   o.scale = 1.0 / std::sqrt(static_cast<double>(options_.key_dim));  // Keras scales Q by this: same up to rounding
   o.mask = detail::combined_mask({call.attention_mask, call.query_mask, call.value_mask, call.key_mask}, layout,
-                                 query.shape(), value.shape(), dt);
+                                 query.shape(), value.shape(), key.shape(), dt);
   o.causal = call.use_causal_mask;
   o.dropout = options_.dropout;
   o.training = call.training.value_or(is_training());
