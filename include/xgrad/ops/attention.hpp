@@ -10,8 +10,8 @@ namespace xgrad {
 /// Settings of attention(): masks, bias, scaling and dropout.
 struct AttentionOptions {
   double scale = 1.0;           ///< multiplies Q·Kᵀ before bias and masking
-  Tensor mask;                  ///< keep-mask broadcastable to (B, N, T, S): nonzero = may attend; undefined = none
-  Tensor bias;                  ///< additive score bias broadcastable to (B, N, T, S) (float; -inf blocks); differentiable
+  Tensor mask = {};                 ///< keep-mask broadcastable to (B, N, T, S): nonzero = may attend; undefined = none
+  Tensor bias = {};                 ///< additive score bias broadcastable to (B, N, T, S) (float; -inf blocks); differentiable
   bool causal = false;          ///< also block j > i (top-left aligned when T != S)
   double dropout = 0.0;         ///< inverted dropout rate on the weights, applied only when `training`
   bool training = false;        ///< whether dropout is active
@@ -22,8 +22,8 @@ struct AttentionOptions {
 
 /// What attention() returns.
 struct AttentionResult {
-  Tensor output;  ///< (B, T, N, Dv): per-head context vectors, in projection layout
-  Tensor scores;  ///< (B, N, T, S) softmax weights (before dropout unless scores_after_dropout); undefined unless return_scores
+  Tensor output = {};  ///< (B, T, N, Dv): per-head context vectors, in projection layout
+  Tensor scores = {};  ///< (B, N, T, S) softmax weights (before dropout unless scores_after_dropout); undefined unless return_scores
 };
 
 /// Multi-head attention core in projection layout: q (B, T, N, Dk), k (B, S, N, Dk), v (B, S, N, Dv)

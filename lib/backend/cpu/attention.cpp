@@ -39,11 +39,15 @@ template <class T, class M>
 void masked_softmax_row(T* __restrict z, int64_t S, int64_t limit, const T* bias, int64_t bias_step, const M* mask,
                         int64_t mask_step) {
   T m = kNegInf<T>;
-  for (int64_t s = 0; s < S; ++s) {
-    const T x = bias ? z[s] + bias[s * bias_step] : z[s];
-    const bool blocked = s >= limit || (mask && mask[s * mask_step] == M(0));
-    z[s] = blocked ? kNegInf<T> : x;
-    m = std::max(m, z[s]);
+  if (bias || mask || limit < S) {
+    for (int64_t s = 0; s < S; ++s) {
+      const T x = bias ? z[s] + bias[s * bias_step] : z[s];
+      const bool blocked = s >= limit || (mask && mask[s * mask_step] == M(0));
+      z[s] = blocked ? kNegInf<T> : x;
+      m = std::max(m, z[s]);
+    }
+  } else {  // nothing to add or block: a plain maximum the compiler vectorises
+    for (int64_t s = 0; s < S; ++s) m = std::max(m, z[s]);
   }
   if (m == kNegInf<T>) {  // nothing may be attended: zero weights (torch would give NaN)
     std::fill(z, z + S, T(0));
