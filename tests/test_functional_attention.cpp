@@ -51,7 +51,8 @@ const char* const kWeightNames[] = {"in_proj_weights", "q_proj_weights", "k_proj
                                     "bias_v",          "static_k",        "static_v"};
 
 // The options a fixture case describes, with every weight a leaf requiring grad (listed in `leaves`).
-MultiHeadAttentionOptions case_options(const Json& c, std::vector<std::pair<std::string, Tensor>>& leaves) {
+MultiHeadAttentionOptions case_options(const Json& c, std::vector<std::pair<std::string, Tensor>>& leaves,
+                                       DType dtype = DType::float64) {
   MultiHeadAttentionOptions o;
   o.num_heads = c["num_heads"];
   o.batch_first = false;  // torch's functional form is sequence-first
@@ -63,7 +64,7 @@ MultiHeadAttentionOptions case_options(const Json& c, std::vector<std::pair<std:
                      &o.bias_v,          &o.static_k,        &o.static_v};
   for (std::size_t i = 0; i < std::size(kWeightNames); ++i)
     if (c.contains(kWeightNames[i])) {
-      *slots[i] = fx(c[kWeightNames[i]]).set_requires_grad();
+      *slots[i] = fx(c[kWeightNames[i]], dtype).set_requires_grad();
       leaves.emplace_back(kWeightNames[i], *slots[i]);
     }
   for (auto [name, slot] : {std::pair{"attention_mask", &o.attention_mask}, {"key_padding_mask", &o.key_padding_mask}})
@@ -80,23 +81,25 @@ Tensor both(const MultiHeadAttentionResult& r) {
 
 TEST_CASE("multi_head_attention: output, weights and every gradient match torch for each weight and mask form",
           "[functional]") {
-  for (const Json& c : test::load_fixture("functional_attention.json")) {
-    if (!c.contains("grads")) continue;  // the NaN case has its own test
-    INFO(c["name"].get<std::string>());
-    Tensor q = fx(c["query"]).set_requires_grad(), k = fx(c["key"]).set_requires_grad();
-    Tensor v = fx(c["value"]).set_requires_grad();
-    std::vector<std::pair<std::string, Tensor>> leaves{{"query", q}, {"key", k}, {"value", v}};
-    const MultiHeadAttentionOptions o = case_options(c, leaves);
-    const MultiHeadAttentionResult r = multi_head_attention(q, k, v, o);
-    check_close(r.output, fx(c["output"]), 1e-12);
-    check_close(r.attention_weights, fx(c["weights"]), 1e-12);
-    (sum(r.output * fx(c["r"])) + sum(r.attention_weights * fx(c["r2"]))).backward();
-    for (auto& [name, t] : leaves) {
-      INFO("gradient of " << name);
-      const Tensor g = t.grad().defined() ? t.grad() : zeros_like(t);  // static_k/v: key, value unused
-      check_close(g, fx(c["grads"][name]), 1e-11);
+  for (const Json& c : test::load_fixture("functional_attention.json"))
+    for (DType dt : {DType::float64, DType::float32}) {
+      if (!c.contains("grads")) continue;  // the NaN case has its own test
+      INFO(c["name"].get<std::string>() << " " << dtype_name(dt));
+      const double tol = dt == DType::float64 ? 1e-12 : 5e-5;
+      Tensor q = fx(c["query"], dt).set_requires_grad(), k = fx(c["key"], dt).set_requires_grad();
+      Tensor v = fx(c["value"], dt).set_requires_grad();
+      std::vector<std::pair<std::string, Tensor>> leaves{{"query", q}, {"key", k}, {"value", v}};
+      const MultiHeadAttentionOptions o = case_options(c, leaves, dt);  // float masks stay float64: converted
+      const MultiHeadAttentionResult r = multi_head_attention(q, k, v, o);
+      check_close(r.output, fx(c["output"]), tol);
+      check_close(r.attention_weights, fx(c["weights"]), tol);
+      (sum(r.output * fx(c["r"], dt)) + sum(r.attention_weights * fx(c["r2"], dt))).backward();
+      for (auto& [name, t] : leaves) {
+        INFO("gradient of " << name);
+        const Tensor g = t.grad().defined() ? t.grad() : zeros_like(t);  // static_k/v: key, value unused
+        check_close(g, fx(c["grads"][name]), 10 * tol);
+      }
     }
-  }
 }
 
 TEST_CASE("multi_head_attention: batch_first inputs give the transposed sequence-first result", "[functional]") {
