@@ -248,8 +248,9 @@ MultiHeadAttentionResult multi_head_attention(const Tensor& query, const Tensor&
 
   // Project (B, len, in) -> (B, len, E); bias_k/bias_v add one position at the end.
   Tensor q = p.wq.defined() ? linear(q_in, p.wq, p.bq) : q_in;
-  Tensor k = p.wk.defined() ? linear(k_in, p.wk, p.bk) : k_in;
-  Tensor v = p.wv.defined() ? linear(v_in, p.wv, p.bv) : v_in;
+  // A static key or value replaces the projection, which is then not computed (its gradient is 0).
+  Tensor k = o.static_k.defined() ? Tensor() : p.wk.defined() ? linear(k_in, p.wk, p.bk) : k_in;
+  Tensor v = o.static_v.defined() ? Tensor() : p.wv.defined() ? linear(v_in, p.wv, p.bv) : v_in;
   if (o.bias_k.defined()) {
     k = append_bias_position("bias_k", k, o.bias_k, z.E);
     v = append_bias_position("bias_v", v, o.bias_v, z.E);
