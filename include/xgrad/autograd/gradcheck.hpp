@@ -28,18 +28,22 @@ struct GradcheckReport {
   double analytic = 0.0;              ///< the tape's derivative at the worst entry
   double numeric = 0.0;               ///< the finite-difference derivative there
   double abs_error = 0.0;             ///< |analytic - numeric| there
-  double rel_error = 0.0;             ///< abs_error / max(|numeric|, tiny)
+  double rel_error = 0.0;             ///< abs_error / max(|numeric|, atol / rtol): <= rtol means within tolerance
   double max_rel_error = 0.0;         ///< the largest relative error over all entries
   std::int64_t checked = 0;           ///< entries compared
   std::int64_t skipped_kinks = 0;     ///< entries skipped as kinks
+  bool accumulation_passed = true;    ///< a second backward added the same gradient again (when checked)
   std::string message;                ///< a readable summary (also what to_string gives)
 
   /// A multi-line summary naming the worst input, index, both values and both errors.
   std::string to_string() const { return message; }
 };
 
-/// Checks d(sum(direction * fn(inputs)))/d(inputs) from the tape against finite differences, for every
-/// float64 input that requires grad. `fn` must be deterministic (reseed generators inside it).
+/// Checks d(sum(v * fn(inputs)))/d(inputs) from the tape against finite differences, for every input that
+/// requires grad; v = randn(output shape, Generator(options.seed), float64). Floating inputs must be float64
+/// (TypeError), int64 inputs may ride along as constants. Throws ValueError when no input requires grad or fn
+/// returns an undefined tensor. `fn` must be deterministic (reseed generators inside it). The inputs' data
+/// and grads are restored before it returns.
 GradcheckReport gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                           const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 

@@ -1,0 +1,266 @@
+#include "xgrad/autograd/gradcheck.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "xgrad/autograd/tape.hpp"
+#include "xgrad/tensor/creation.hpp"
+
+namespace xgrad {
+
+namespace {
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// Takes the inputs' gradients away for the check and puts them back however it ends, so that
+// gradcheck neither reads nor disturbs what the caller has accumulated.
+class GradStash {
+ public:
+  explicit GradStash(const std::vector<Tensor>& inputs) : inputs_(inputs), saved_(inputs.size()) {
+    for (std::size_t i = 0; i < inputs_.size(); ++i) {
+      if (!inputs_[i].requires_grad()) continue;
+      saved_[i] = inputs_[i].grad();
+      inputs_[i].set_grad(Tensor());
+    }
+  }
+  ~GradStash() {
+    // Reverse order: an input listed twice gets back the grad its first entry saved.
+    for (std::size_t i = inputs_.size(); i-- > 0;)
+      if (inputs_[i].requires_grad()) inputs_[i].set_grad(saved_[i]);
+  }
+  GradStash(const GradStash&) = delete;
+  GradStash& operator=(const GradStash&) = delete;
+
+  // Empties every grad again (between the analytic passes).
+  void clear() {
+    for (Tensor& t : inputs_)
+      if (t.requires_grad()) t.set_grad(Tensor());
+  }
+
+ private:
+  std::vector<Tensor> inputs_;
+  std::vector<Tensor> saved_;
+};
+
+void check_inputs(const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
+  if (!(options.eps > 0.0))
+    throw ValueError(fmt::format("gradcheck: eps must be positive, got {}", options.eps));
+  if (options.atol < 0.0 || options.rtol < 0.0)
+    throw ValueError(fmt::format("gradcheck: tolerances must not be negative, got atol {} and rtol {}",
+                                 options.atol, options.rtol));
+  bool any_grad = false;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    if (!t.defined()) throw ValueError(fmt::format("gradcheck: input {} is an undefined tensor", i));
+    if (is_floating(t.dtype()) && t.dtype() != DType::float64)
+      throw TypeError(fmt::format("gradcheck: input {} is {} of shape {}; finite differences need float64 "
+                                  "(convert with .to(DType::float64))",
+                                  i, dtype_name(t.dtype()), shape_str(t.shape())));
+    if (t.requires_grad() && t.device().type != DeviceType::cpu)
+      throw DeviceError(fmt::format("gradcheck: input {} lives on {}; gradcheck perturbs inputs on the CPU",
+                                    i, device_str(t.device())));
+    any_grad = any_grad || t.requires_grad();
+  }
+  if (!any_grad)
+    throw ValueError(fmt::format("gradcheck: none of the {} inputs requires grad, so there is nothing to "
+                                 "check; call set_requires_grad() on the inputs to differentiate",
+                                 inputs.size()));
+}
+
+// Runs fn and checks what it returns; `expected` (when given) is the shape of the first evaluation.
+Tensor evaluate(const Fn& fn, const std::vector<Tensor>& inputs, const Shape* expected) {
+  Tensor out = fn(inputs);
+  if (!out.defined()) throw ValueError("gradcheck: fn returned an undefined tensor");
+  if (out.dtype() != DType::float64)
+    throw TypeError(fmt::format("gradcheck: fn returned {} of shape {}; it must compute in float64",
+                                dtype_name(out.dtype()), shape_str(out.shape())));
+  if (expected && out.shape() != *expected)
+    throw ValueError(fmt::format("gradcheck: fn returned shape {} after a perturbation, {} before",
+                                 shape_str(out.shape()), shape_str(*expected)));
+  return out;
+}
+
+// fn(inputs) as host values, with recording off.
+std::vector<double> values_at(const Fn& fn, const std::vector<Tensor>& inputs, const Shape& shape) {
+  NoGradGuard no_grad;
+  return evaluate(fn, inputs, &shape).to_vector();
+}
+
+// sum_k v_k * (a_k - b_k): differencing per output entry before summing keeps the cancellation
+// error at the size of the perturbed entries instead of the size of the whole sum.
+double directional_difference(const std::vector<double>& v, const std::vector<double>& a,
+                              const std::vector<double>& b) {
+  double sum = 0.0;
+  for (std::size_t k = 0; k < v.size(); ++k) sum += v[k] * (a[k] - b[k]);
+  return sum;
+}
+
+std::vector<std::int64_t> unravel(std::int64_t flat, const Shape& shape) {
+  std::vector<std::int64_t> index(shape.size());
+  for (std::size_t a = shape.size(); a-- > 0;) {
+    index[a] = flat % shape[a];
+    flat /= shape[a];
+  }
+  return index;
+}
+
+// Each input's gradient after one backward pass, as host values (zeros where none arrived).
+std::vector<std::vector<double>> analytic_grads(const std::vector<Tensor>& inputs) {
+  std::vector<std::vector<double>> grads(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].requires_grad()) continue;
+    const Tensor g = inputs[i].grad();
+    grads[i] = g.defined() ? g.to_vector() : std::vector<double>(static_cast<std::size_t>(inputs[i].numel()));
+  }
+  return grads;
+}
+
+struct Numeric {
+  double slope = 0.0;
+  bool kink = false;
+};
+
+// d(sum(v * fn))/d(x_j) by finite differences, perturbing x_j in place and restoring it exactly.
+Numeric numeric_slope(const Fn& fn, const std::vector<Tensor>& inputs, double& x, const std::vector<double>& v,
+                      const std::vector<double>& at_x, const Shape& shape, const GradcheckOptions& o) {
+  const double x0 = x;
+  const double h = o.eps;
+  auto at = [&](double offset) {
+    x = x0 + offset;
+    auto values = values_at(fn, inputs, shape);
+    x = x0;
+    return values;
+  };
+  const auto plus = at(h);
+  const auto minus = at(-h);
+  Numeric n;
+  if (o.kink_threshold > 0.0) {
+    // Across a kink the one-sided slopes disagree by O(1); on smooth ground by O(h * f'').
+    const double right = directional_difference(v, plus, at_x) / h;
+    const double left = directional_difference(v, at_x, minus) / h;
+    n.kink = std::abs(right - left) > o.kink_threshold;
+  }
+  const double central = directional_difference(v, plus, minus);
+  if (!o.four_point) {
+    n.slope = central / (2 * h);
+  } else {
+    // f'(x) = (8 (f(x+h) - f(x-h)) - (f(x+2h) - f(x-2h))) / 12h + O(h^4)
+    const double wide = directional_difference(v, at(2 * h), at(-2 * h));
+    n.slope = (8 * central - wide) / (12 * h);
+  }
+  return n;
+}
+
+std::string describe(const GradcheckReport& r, std::size_t inputs, const GradcheckOptions& o,
+                     const std::string& accumulation_note) {
+  std::string s = fmt::format("gradcheck {}: ", r.passed ? "passed" : "FAILED");
+  if (r.worst_input >= 0)
+    s += fmt::format("worst entry is input {} at index ({}): analytic {:.10g}, numeric {:.10g}, abs error "
+                     "{:.3g}, rel error {:.3g}",
+                     r.worst_input, fmt::join(r.worst_index, ", "), r.analytic, r.numeric, r.abs_error,
+                     r.rel_error);
+  else
+    s += "no entry compared";
+  s += fmt::format("\n  tolerance |analytic - numeric| <= {:g} + {:g} * |numeric|; max rel error {:.3g}",
+                   o.atol, o.rtol, r.max_rel_error);
+  s += fmt::format("\n  {} entries of {} inputs checked with {} differences (eps {:g}), {} skipped as kinks",
+                   r.checked, inputs, o.four_point ? "4-point" : "central", o.eps, r.skipped_kinks);
+  if (!accumulation_note.empty()) s += "\n  " + accumulation_note;
+  return s;
+}
+
+}  // namespace
+
+GradcheckReport gradcheck(const Fn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
+  check_inputs(inputs, options);
+  GradStash stash(inputs);
+
+  // Analytic: one backward of the direction v through the recorded graph.
+  Tensor out = evaluate(fn, inputs, nullptr);
+  const Shape shape = out.shape();
+  if (!out.requires_grad())
+    throw ValueError(fmt::format("gradcheck: fn's output {} does not require grad; it must be computed from "
+                                 "the inputs with recording on",
+                                 shape_str(shape)));
+  Generator gen(options.seed);
+  const Tensor direction = randn(shape, gen, DType::float64);
+  const std::vector<double> v = direction.to_vector();
+  out.backward(BackwardOptions{direction, options.check_accumulation});
+  const auto analytic = analytic_grads(inputs);
+
+  GradcheckReport r;
+  std::string accumulation_note;
+  if (options.check_accumulation) {
+    // A second pass must add the same gradient again (ops accumulate, never overwrite).
+    out.backward(BackwardOptions{direction, false});
+    const auto twice = analytic_grads(inputs);
+    for (std::size_t i = 0; i < inputs.size() && r.accumulation_passed; ++i) {
+      for (std::size_t j = 0; j < twice[i].size(); ++j) {
+        const double want = 2 * analytic[i][j];
+        if (std::abs(twice[i][j] - want) > options.atol + options.rtol * std::abs(want)) {
+          r.accumulation_passed = false;
+          accumulation_note = fmt::format(
+              "accumulation FAILED: input {} at index ({}) holds {:.10g} after two backward passes, expected "
+              "twice {:.10g}",
+              i, fmt::join(unravel(static_cast<std::int64_t>(j), inputs[i].shape()), ", "), twice[i][j],
+              analytic[i][j]);
+          break;
+        }
+      }
+    }
+  }
+  out = Tensor();
+  stash.clear();
+
+  // Numeric: central (or 4-point) differences of sum(v * fn), entry by entry.
+  const std::vector<double> at_x = values_at(fn, inputs, shape);
+  {
+    // fn evaluated twice at the same point must agree, or the differences below measure noise.
+    const auto again = values_at(fn, inputs, shape);
+    for (std::size_t k = 0; k < at_x.size(); ++k)
+      if (at_x[k] != again[k] && !(std::isnan(at_x[k]) && std::isnan(again[k])))
+        throw ValueError(fmt::format("gradcheck: fn is not deterministic: output entry {} was {} and then {}; "
+                                     "reseed generators inside fn",
+                                     k, at_x[k], again[k]));
+  }
+  const double rel_floor = options.rtol > 0.0 ? std::max(options.atol / options.rtol, 1e-300) : 1e-300;
+  double worst_score = -1.0;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].requires_grad()) continue;
+    double* data = inputs[i].host_data<double>();
+    for (std::int64_t j = 0; j < inputs[i].numel(); ++j) {
+      const Numeric n = numeric_slope(fn, inputs, data[j], v, at_x, shape, options);
+      if (n.kink) {
+        ++r.skipped_kinks;
+        continue;
+      }
+      ++r.checked;
+      const double a = analytic[i][static_cast<std::size_t>(j)];
+      const double abs_error = std::abs(a - n.slope);
+      const double rel_error = abs_error / std::max(std::abs(n.slope), rel_floor);
+      const double tolerance = options.atol + options.rtol * std::abs(n.slope);
+      // The entry furthest outside its tolerance is the one to report (NaN counts as worst).
+      const double score = std::isnan(abs_error) ? std::numeric_limits<double>::infinity()
+                                                 : abs_error / std::max(tolerance, 1e-300);
+      r.max_rel_error = std::max(r.max_rel_error, std::isnan(rel_error) ? std::numeric_limits<double>::infinity() : rel_error);
+      if (score > worst_score) {
+        worst_score = score;
+        r.worst_input = static_cast<std::int64_t>(i);
+        r.worst_index = unravel(j, inputs[i].shape());
+        r.analytic = a;
+        r.numeric = n.slope;
+        r.abs_error = abs_error;
+        r.rel_error = rel_error;
+      }
+      if (!(abs_error <= tolerance)) r.passed = false;
+    }
+  }
+  r.passed = r.passed && r.accumulation_passed;
+  r.message = describe(r, inputs.size(), options, accumulation_note);
+  return r;
+}
+
+}  // namespace xgrad
