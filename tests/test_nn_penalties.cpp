@@ -54,7 +54,7 @@ TEST_CASE("Regularizers: the penalty's gradient reaches the weight", "[layers]")
 
 TEST_CASE("Regularizers: negative or non-finite factors and bad inputs throw", "[layers]") {
   CHECK_THAT(message_of<ValueError>([] { L1(-0.1); }), Contains("l1") && Contains("-0.1"));
-  CHECK_THAT(message_of<ValueError>([] { L2(INFINITY); }), Contains("l2"));
+  CHECK_THAT(message_of<ValueError>([] { L2{INFINITY}; }), Contains("l2"));
   CHECK_THAT(message_of<ValueError>([] { L1L2(0.0, NAN); }), Contains("l2"));
   CHECK_THAT(message_of<ValueError>([] { Regularizer("l3"); }), Contains("'l3'") && Contains("l1_l2"));
   CHECK_THAT(message_of<ValueError>([] { Regularizer()(ones({2})); }), Contains("empty"));
@@ -125,8 +125,9 @@ TEST_CASE("Dense: apply_constraints projects kernel and bias after a manual upda
                .input_dim = 2,
                .dtype = DType::float64});
   // A pretend optimizer step that leaves the constraint set.
-  dense.kernel().set({0, 0}, -1.0);
-  dense.kernel().set({1, 1}, 0.25);
+  Tensor kernel = dense.kernel();
+  kernel.set({0, 0}, -1.0);
+  kernel.set({1, 1}, 0.25);
   dense.apply_constraints();
   CHECK(dense.kernel().at({0, 0}) == 0.0);
   CHECK(dense.kernel().at({1, 1}) == 0.25);
