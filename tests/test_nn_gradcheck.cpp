@@ -42,9 +42,14 @@ TEST_CASE("Dense: gradcheck for input, kernel and bias, every activation, rank 2
                .dtype = DType::float64,
                .seed = 2});
   Tensor x = randn64(rank == 2 ? Shape{5, 3} : Shape{2, 3, 3}, 3).set_requires_grad();
-  // The output plus every penalty, so the regularizers' gradients are checked too.
-  check_gradients([&](const std::vector<Tensor>& in) { return add(dense(in[0]), dense.regularization_loss()); },
-                  {x, dense.kernel(), dense.bias()});
+  // The output plus every penalty, so the regularizers' gradients are checked too. The forward must
+  // run first: it records the activity penalty that regularization_loss() then reads.
+  check_gradients(
+      [&](const std::vector<Tensor>& in) {
+        Tensor y = dense(in[0]);
+        return add(y, dense.regularization_loss());
+      },
+      {x, dense.kernel(), dense.bias()});
 }
 
 TEST_CASE("Dense: gradcheck without bias on a rank-1 input", "[layers]") {
@@ -92,14 +97,22 @@ TEST_CASE("LayerNorm: gradcheck for input, gamma and beta, with a gamma penalty"
                   .gamma_regularizer = L2(0.1),
                   .input_dim = 4,
                   .dtype = DType::float64});
-  check_gradients([&](const std::vector<Tensor>& in) { return add(norm(in[0]), norm.regularization_loss()); },
+  check_gradients(
+      [&](const std::vector<Tensor>& in) {
+        Tensor y = norm(in[0]);
+        return add(y, norm.regularization_loss());
+      },
                   {randn64({2, 3, 4}, 4).set_requires_grad(), norm.gamma(), norm.beta()});
 }
 
 TEST_CASE("Embedding: gradcheck of the table with repeated ids and a penalty", "[layers]") {
   Embedding table({.input_dim = 5, .output_dim = 3, .embeddings_regularizer = L2(0.1), .dtype = DType::float64});
   Tensor ids = index_tensor({1, 3, 1, 0, 4, 1}, {2, 3});
-  check_gradients([&](const std::vector<Tensor>&) { return add(table(ids), table.regularization_loss()); },
+  check_gradients(
+      [&](const std::vector<Tensor>&) {
+        Tensor y = table(ids);
+        return add(y, table.regularization_loss());
+      },
                   {table.embeddings()});
 }
 
@@ -118,7 +131,8 @@ TEST_CASE("Sequential: gradcheck through Dense, LayerNorm, GELU, Dropout and Den
   check_gradients(
       [&](const std::vector<Tensor>& in) {
         drop.reseed(9);
-        return add(model(in[0]), model.regularization_loss());
+        Tensor y = model(in[0]);
+        return add(y, model.regularization_loss());
       },
       inputs);
 }

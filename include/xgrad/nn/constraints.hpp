@@ -3,6 +3,7 @@
 // projection; Module::apply_constraints() writes that projection back into the parameter's data in
 // place, without recording on the tape (call it after an optimizer step, as Keras does).
 #include <cstdint>
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <type_traits>
@@ -24,6 +25,8 @@ class Constraint {
  public:
   /// No constraint.
   Constraint() = default;
+  /// No constraint, as Keras's None.
+  Constraint(std::nullptr_t) {}  // NOLINT: implicit, so options accept nullptr
   /// The Keras constraint `name` with its defaults ("max_norm", "non_neg", "unit_norm",
   /// "min_max_norm"); throws ValueError listing the valid names otherwise.
   Constraint(const std::string& name);  // NOLINT: implicit, so options accept "non_neg"
@@ -31,7 +34,8 @@ class Constraint {
   Constraint(const char* name) : Constraint(std::string(name)) {}  // NOLINT
   /// Any callable `Tensor(const Tensor&)` returning a tensor of its argument's shape.
   template <class F>
-    requires std::is_invocable_r_v<Tensor, F, const Tensor&> && (!std::is_convertible_v<F, std::string>)
+    requires std::is_invocable_r_v<Tensor, F, const Tensor&> && (!std::is_convertible_v<F, std::string>) &&
+             (!std::is_same_v<std::decay_t<F>, std::nullptr_t>)
   Constraint(F fn) : fn_(std::move(fn)) {}  // NOLINT
 
   /// Whether a constraint is set.

@@ -1,6 +1,7 @@
 #pragma once
 // Weight and activity penalties with Keras 3's names and defaults. A Regularizer maps a tensor to a
 // scalar loss tensor recorded on the tape, so the penalty's gradient reaches the weights.
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <type_traits>
@@ -18,13 +19,16 @@ class Regularizer {
  public:
   /// No penalty.
   Regularizer() = default;
+  /// No penalty, as Keras's None.
+  Regularizer(std::nullptr_t) {}  // NOLINT: implicit, so options accept nullptr
   /// The Keras regularizer `name` with its defaults ("l1", "l2", "l1_l2"); throws ValueError otherwise.
   Regularizer(const std::string& name);  // NOLINT: implicit, so options accept "l2"
   /// Same as Regularizer(std::string(name)).
   Regularizer(const char* name) : Regularizer(std::string(name)) {}  // NOLINT
   /// Any callable `Tensor(const Tensor&)` returning a scalar.
   template <class F>
-    requires std::is_invocable_r_v<Tensor, F, const Tensor&> && (!std::is_convertible_v<F, std::string>)
+    requires std::is_invocable_r_v<Tensor, F, const Tensor&> && (!std::is_convertible_v<F, std::string>) &&
+             (!std::is_same_v<std::decay_t<F>, std::nullptr_t>)
   Regularizer(F fn) : fn_(std::move(fn)) {}  // NOLINT
 
   /// Whether a penalty is set.
