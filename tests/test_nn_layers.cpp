@@ -13,6 +13,7 @@
 using namespace xgrad;
 using namespace xgrad::nn;
 using Catch::Matchers::Contains;
+using xgrad::test::check_values;
 using xgrad::test::message_of;
 
 namespace {
@@ -20,15 +21,6 @@ namespace {
 // kernel (3, 2) = [[1, 2], [3, 4], [5, 6]] (row-major), whatever shape is asked for.
 Initializer kernel_123456() {
   return {[](const Shape& s, DType d, Generator&) { return from_vector({1, 2, 3, 4, 5, 6}, s, d); }, "k"};
-}
-
-void check_values(const Tensor& t, const std::vector<double>& expected, double margin = 1e-12) {
-  const std::vector<double> got = t.to_vector();
-  REQUIRE(got.size() == expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == Approx(expected[i]).margin(margin));
-  }
 }
 
 Dense tiny_dense(Activation activation = {}) {
@@ -42,8 +34,7 @@ Dense tiny_dense(Activation activation = {}) {
 }  // namespace
 
 TEST_CASE("Dense: x @ kernel + bias on a tiny input, by hand", "[layers]") {
-  Dense dense({.units = 2, .kernel_initializer = kernel_123456(), .bias_initializer = initializers::constant(0.5),
-               .dtype = DType::float64});
+  Dense dense = tiny_dense();
   CHECK_FALSE(dense.built());
   // [1, -1, 2] @ [[1, 2], [3, 4], [5, 6]] = [8, 10]; [-1, 0, -1] @ ... = [-6, -8]; + 0.5.
   Tensor y = dense(from_vector({1, -1, 2, -1, 0, -1}, {2, 3}, DType::float64));
@@ -57,15 +48,9 @@ TEST_CASE("Dense: x @ kernel + bias on a tiny input, by hand", "[layers]") {
 TEST_CASE("Dense: activations by name and as a callable", "[layers]") {
   Tensor x = from_vector({1, -1, 2, -1, 0, -1}, {2, 3}, DType::float64);
   const double e1 = std::exp(-2.0);  // softmax of [8.5, 10.5]: [e^-2, 1] / (1 + e^-2)
-  check_values(Dense({.units = 2, .activation = "relu", .kernel_initializer = kernel_123456(),
-                      .bias_initializer = initializers::constant(0.5), .dtype = DType::float64})(x),
-               {8.5, 10.5, 0, 0});
-  Dense soft({.units = 2, .activation = "softmax", .kernel_initializer = kernel_123456(),
-              .bias_initializer = initializers::constant(0.5), .dtype = DType::float64});
-  check_values(soft(x), {e1 / (1 + e1), 1 / (1 + e1), 1 / (1 + e1), e1 / (1 + e1)});
-  Dense twice({.units = 2, .activation = Activation([](const Tensor& h) { return mul(h, 2.0); }, "twice"),
-               .kernel_initializer = kernel_123456(), .bias_initializer = initializers::constant(0.5),
-               .dtype = DType::float64});
+  check_values(tiny_dense("relu")(x), {8.5, 10.5, 0, 0});
+  check_values(tiny_dense("softmax")(x), {e1 / (1 + e1), 1 / (1 + e1), 1 / (1 + e1), e1 / (1 + e1)});
+  Dense twice = tiny_dense(Activation([](const Tensor& h) { return mul(h, 2.0); }, "twice"));
   check_values(twice(x), {17, 21, -11, -15});
   Dense linear({.units = 2, .activation = nullptr, .use_bias = false, .kernel_initializer = kernel_123456(),
                 .dtype = DType::float64});
@@ -75,8 +60,7 @@ TEST_CASE("Dense: activations by name and as a callable", "[layers]") {
 }
 
 TEST_CASE("Dense: acts on the last axis of rank-1 and rank-3 inputs", "[layers]") {
-  Dense dense({.units = 2, .kernel_initializer = kernel_123456(), .bias_initializer = initializers::constant(0.5),
-               .dtype = DType::float64});
+  Dense dense = tiny_dense();
   Tensor y3 = dense(from_vector({1, -1, 2, -1, 0, -1}, {2, 1, 3}, DType::float64));
   CHECK(y3.shape() == Shape{2, 1, 2});
   check_values(y3, {8.5, 10.5, -5.5, -7.5});

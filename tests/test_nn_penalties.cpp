@@ -13,6 +13,7 @@
 using namespace xgrad;
 using namespace xgrad::nn;
 using Catch::Matchers::Contains;
+using xgrad::test::check_values;
 using xgrad::test::message_of;
 
 namespace {
@@ -20,14 +21,8 @@ namespace {
 // The 2x2 matrix [[3, 0], [4, 1]]: column norms 5 and 1, row norms 3 and sqrt(17).
 Tensor w22() { return from_vector({3, 0, 4, 1}, {2, 2}, DType::float64); }
 
-void check_values(const Tensor& t, const std::vector<double>& expected, double margin = 1e-6) {
-  const std::vector<double> got = t.to_vector();
-  REQUIRE(got.size() == expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == Approx(expected[i]).margin(margin));
-  }
-}
+// Keras adds epsilon 1e-7 to every norm it divides by, so projections are exact to about 1e-7.
+constexpr double kNormTol = 1e-6;
 
 }  // namespace
 
@@ -63,28 +58,28 @@ TEST_CASE("Regularizers: negative or non-finite factors and bad inputs throw", "
 
 TEST_CASE("Constraints: max_norm rescales columns (axis 0), rows (axis 1) or the whole matrix", "[layers]") {
   // Column 0 has norm 5 > 2: scaled by 2 / (5 + 1e-7); column 1 has norm 1: kept (times 1 / (1 + 1e-7)).
-  check_values(MaxNorm()(w22()), {1.2, 0, 1.6, 1});
+  check_values(MaxNorm()(w22()), {1.2, 0, 1.6, 1}, kNormTol);
   // Rows: norm 3 -> scaled by 2/3; norm sqrt(17) -> scaled by 2/sqrt(17).
   const double r = 2 / std::sqrt(17.0);
-  check_values(MaxNorm(2.0, {1})(w22()), {2, 0, 4 * r, 1 * r});
+  check_values(MaxNorm(2.0, {1})(w22()), {2, 0, 4 * r, 1 * r}, kNormTol);
   const double all = 2 / std::sqrt(26.0);
-  check_values(MaxNorm(2.0, {0, 1})(w22()), {3 * all, 0, 4 * all, 1 * all});
-  check_values(MaxNorm(2.0, {})(w22()), {3 * all, 0, 4 * all, 1 * all});
-  check_values(Constraint("max_norm")(w22()), {1.2, 0, 1.6, 1});
+  check_values(MaxNorm(2.0, {0, 1})(w22()), {3 * all, 0, 4 * all, 1 * all}, kNormTol);
+  check_values(MaxNorm(2.0, {})(w22()), {3 * all, 0, 4 * all, 1 * all}, kNormTol);
+  check_values(Constraint("max_norm")(w22()), {1.2, 0, 1.6, 1}, kNormTol);
 }
 
 TEST_CASE("Constraints: non_neg, unit_norm and min_max_norm values", "[layers]") {
   check_values(NonNeg()(from_vector({-1, 2, 0, -3}, {2, 2}, DType::float64)), {0, 2, 0, 0}, 0);
-  check_values(UnitNorm()(w22()), {0.6, 0, 0.8, 1});
-  check_values(UnitNorm({1})(w22()), {1, 0, 4 / std::sqrt(17.0), 1 / std::sqrt(17.0)});
+  check_values(UnitNorm()(w22()), {0.6, 0, 0.8, 1}, kNormTol);
+  check_values(UnitNorm({1})(w22()), {1, 0, 4 / std::sqrt(17.0), 1 / std::sqrt(17.0)}, kNormTol);
   // min 0, max 1, rate 1: column 0 (norm 5) becomes unit, column 1 (norm 1) stays.
-  check_values(MinMaxNorm()(w22()), {0.6, 0, 0.8, 1});
+  check_values(MinMaxNorm()(w22()), {0.6, 0, 0.8, 1}, kNormTol);
   // min 2, max 3, rate 0.5: desired = 0.5 * clip(norm, 2, 3) + 0.5 * norm: 4 for column 0, 1.5 for column 1.
-  check_values(MinMaxNorm(2.0, 3.0, 0.5)(w22()), {2.4, 0, 3.2, 1.5});
+  check_values(MinMaxNorm(2.0, 3.0, 0.5)(w22()), {2.4, 0, 3.2, 1.5}, kNormTol);
   // A float32 weight stays float32.
   Tensor w32 = UnitNorm()(w22().to(DType::float32));
   CHECK(w32.dtype() == DType::float32);
-  check_values(w32, {0.6, 0, 0.8, 1});
+  check_values(w32, {0.6, 0, 0.8, 1}, kNormTol);
 }
 
 TEST_CASE("Constraints: apply_ writes into the parameter's own storage without recording", "[layers]") {
@@ -93,7 +88,7 @@ TEST_CASE("Constraints: apply_ writes into the parameter's own storage without r
   const std::size_t nodes = tape_size();
   Constraint("unit_norm").apply_(p);
   CHECK(tape_size() == nodes);
-  check_values(alias, {0.6, 0, 0.8, 1});
+  check_values(alias, {0.6, 0, 0.8, 1}, kNormTol);
   CHECK(p.requires_grad());
 }
 
@@ -132,5 +127,5 @@ TEST_CASE("Dense: apply_constraints projects kernel and bias after a manual upda
   CHECK(dense.kernel().at({0, 0}) == 0.0);
   CHECK(dense.kernel().at({1, 1}) == 0.25);
   // bias (3, 3) has norm sqrt(18) over axis 0 (its only axis): scaled to norm 1.
-  check_values(dense.bias(), {1 / std::sqrt(2.0), 1 / std::sqrt(2.0)});
+  check_values(dense.bias(), {1 / std::sqrt(2.0), 1 / std::sqrt(2.0)}, kNormTol);
 }
