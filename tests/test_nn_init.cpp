@@ -166,6 +166,8 @@ TEST_CASE("Initializers: random_normal and random_uniform use Keras's defaults",
   CHECK(u.variance == Approx(0.1 * 0.1 / 12).epsilon(0.03));
   const Stats v = stats_of(draw(initializers::variance_scaling(2.0, "fan_out", "untruncated_normal"), {50, 200}));
   CHECK(v.variance == Approx(2.0 / 200).epsilon(0.1));
+  CHECK(stats_of(draw(initializers::variance_scaling(1.0, "fan_in", "normal"), {10000, 1})).max <=
+        2 / 0.87962566103423978 / 100);  // "normal" is the truncated one, fan_in 10000
 }
 
 TEST_CASE("Initializers: orthogonal gives orthonormal columns (tall) or rows (wide)", "[layers]") {

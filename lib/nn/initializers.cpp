@@ -166,7 +166,9 @@ Initializer truncated_normal(double mean, double stddev) {
           "truncated_normal"};
 }
 
-Initializer variance_scaling(double scale, const std::string& mode, const std::string& distribution) {
+Initializer variance_scaling(double scale, const std::string& mode, const std::string& requested) {
+  // Keras reads the old name "normal" as its truncated normal.
+  const std::string distribution = requested == "normal" ? "truncated_normal" : requested;
   if (!(scale > 0)) throw ValueError(fmt::format("variance_scaling: scale must be positive, got {}", scale));
   if (mode != "fan_in" && mode != "fan_out" && mode != "fan_avg")
     throw ValueError(fmt::format("variance_scaling: mode must be fan_in, fan_out or fan_avg, got '{}'", mode));

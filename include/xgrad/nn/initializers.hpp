@@ -63,7 +63,8 @@ Initializer random_uniform(double minval = -0.05, double maxval = 0.05);
 /// Normal(mean, stddev) samples, redrawing any beyond two standard deviations from the mean.
 Initializer truncated_normal(double mean = 0.0, double stddev = 0.05);
 /// Keras VarianceScaling: scale / fan (mode "fan_in", "fan_out" or "fan_avg") sets the variance of a
-/// "truncated_normal" (stddev corrected by 0.8796...), "untruncated_normal" or "uniform" distribution.
+/// "truncated_normal" (stddev corrected by 0.8796...; "normal" is read as this, as Keras does),
+/// "untruncated_normal" or "uniform" distribution.
 Initializer variance_scaling(double scale = 1.0, const std::string& mode = "fan_in",
                              const std::string& distribution = "truncated_normal");
 /// Uniform in +-sqrt(6 / (fan_in + fan_out)).
