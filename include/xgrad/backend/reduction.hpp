@@ -1,6 +1,11 @@
 #pragma once
-// Kernel table of the reduction op family (see backend.hpp).
+// Kernel table of the reduction op family (see backend.hpp). Inputs are contiguous row-major;
+// `axes` are sorted, distinct and non-negative; outputs hold the kept axes in order.
+#include <cstdint>
+#include <vector>
+
 #include "xgrad/backend/backend.hpp"
+#include "xgrad/tensor/shape.hpp"
 
 namespace xgrad {
 
@@ -8,6 +13,17 @@ namespace xgrad {
 class ReductionKernels {
  public:
   virtual ~ReductionKernels() = default;
+
+  /// out = scale * sum of `in` (of `shape`) over `axes`.
+  virtual void sum(DType dtype, const void* in, const Shape& shape, const std::vector<std::int64_t>& axes,
+                   void* out, double scale) const = 0;
+  /// out = maximum of `in` over `axes`; argmax gets the flat input index of each block's first
+  /// maximum (NaN counts as the maximum). Every reduced axis must be non-empty.
+  virtual void max(DType dtype, const void* in, const Shape& shape, const std::vector<std::int64_t>& axes,
+                   void* out, std::int64_t* argmax) const = 0;
+  /// grad_in[index[i]] += grad[i] for i < n (the backward of max).
+  virtual void scatter_add(DType dtype, const void* grad, const std::int64_t* index, std::int64_t n,
+                           void* grad_in) const = 0;
 };
 
 }  // namespace xgrad

@@ -1,6 +1,7 @@
 #pragma once
 // Elementwise ops: arithmetic with NumPy broadcasting, math functions, activations, selection.
-// Every op records itself on the tape when an input requires grad.
+// Every op records itself on the tape when an input requires grad. Operands must be float32 or
+// float64 and of one dtype (else TypeError); shapes that do not broadcast are a ShapeError.
 #include "xgrad/tensor/tensor.hpp"
 
 namespace xgrad {
@@ -25,7 +26,8 @@ Tensor rdiv(double s, const Tensor& a);
 Tensor neg(const Tensor& a);
 /// a ** exponent, elementwise.
 Tensor pow(const Tensor& a, double exponent);
-/// a ** b with broadcasting (a must be positive where b is not an integer).
+/// a ** b with broadcasting (a must be positive where b is not an integer); where a = 0 < b the
+/// gradient for b is 0, like torch.
 Tensor pow(const Tensor& a, const Tensor& b);
 
 /// e ** a.
@@ -42,12 +44,15 @@ Tensor tanh(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
 /// max(a, 0); the gradient at 0 is 0.
 Tensor relu(const Tensor& a);
-/// Gaussian error linear unit: exact (erf) or, with `approximate_tanh`, the tanh approximation.
+/// Gaussian error linear unit: exact x*Phi(x) or, with `approximate_tanh`,
+/// 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))) (torch's approximate='tanh').
 Tensor gelu(const Tensor& a, bool approximate_tanh = false);
 
-/// Elementwise choice: condition != 0 ? a : b, all three broadcast together; no gradient to condition.
+/// Elementwise choice: condition != 0 ? a : b, all three broadcast together; condition may be of any
+/// dtype (int64 or floating) and gets no gradient.
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
-/// a with `value` wherever mask != 0 (mask broadcasts to a's shape); blocked positions get zero gradient.
+/// a with `value` wherever mask != 0 (mask, of any dtype, must broadcast to a's shape without
+/// enlarging it); filled positions get zero gradient.
 Tensor masked_fill(const Tensor& a, const Tensor& mask, double value);
 
 /// Sum of a.
