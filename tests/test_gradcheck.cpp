@@ -1,15 +1,16 @@
-// gradcheck against hand-made ops recorded through the public record() API, so these tests
-// depend on no op library: each op below computes on the host and states its own backward,
-// some of them deliberately wrong.
+// gradcheck against hand-made ops recorded through the public record() API (hand_ops.hpp), so
+// these tests depend on no op library; some backwards are deliberately wrong.
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
 #include <cmath>
 #include <functional>
+#include <sstream>
 
 #include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/tensor/creation.hpp"
+#include "hand_ops.hpp"
 
 using namespace xgrad;
 using Catch::Matchers::Contains;
@@ -17,58 +18,21 @@ using Catch::Matchers::Contains;
 namespace {
 
 using Inputs = std::vector<Tensor>;
-// Derivative of an elementwise op at x, for flat entry k (k lets a test plant a bug at one entry).
-using Derivative = std::function<double(double x, std::int64_t k)>;
-
-// y = f(x) elementwise; the backward is dx += dy * df(x).
-Tensor unary(const Tensor& x, double (*f)(double), Derivative df) {
-  Tensor y = Tensor::empty(x.shape(), DType::float64);
-  for (std::int64_t k = 0; k < x.numel(); ++k) y.host_data<double>()[k] = f(x.host_data<double>()[k]);
-  if (needs_recording({&x}))
-    record("test_unary", {&x}, y, [xs = x.detach(), df](BackwardContext& ctx) {
-      Tensor g = Tensor::empty(xs.shape(), DType::float64);
-      for (std::int64_t k = 0; k < xs.numel(); ++k)
-        g.host_data<double>()[k] = ctx.grad_output().host_data<double>()[k] * df(xs.host_data<double>()[k], k);
-      ctx.accumulate(0, g);
-    });
-  return y;
-}
-
-// y = a * b (same shapes); the backward is da += dy * b, db += dy * a, with db scaled by
-// `b_bug` at flat entry `bug_at` to plant a wrong gradient.
-Tensor mul(const Tensor& a, const Tensor& b, std::int64_t bug_at = -1, double b_bug = 1.0) {
-  Tensor y = Tensor::empty(a.shape(), DType::float64);
-  for (std::int64_t k = 0; k < a.numel(); ++k)
-    y.host_data<double>()[k] = a.host_data<double>()[k] * b.host_data<double>()[k];
-  if (needs_recording({&a, &b}))
-    record("test_mul", {&a, &b}, y, [as = a.detach(), bs = b.detach(), bug_at, b_bug](BackwardContext& ctx) {
-      const double* dy = ctx.grad_output().host_data<double>();
-      Tensor da = Tensor::empty(as.shape(), DType::float64), db = Tensor::empty(bs.shape(), DType::float64);
-      for (std::int64_t k = 0; k < as.numel(); ++k) {
-        da.host_data<double>()[k] = dy[k] * bs.host_data<double>()[k];
-        db.host_data<double>()[k] = dy[k] * as.host_data<double>()[k] * (k == bug_at ? b_bug : 1.0);
-      }
-      if (ctx.needs_grad(0)) ctx.accumulate(0, da);
-      if (ctx.needs_grad(1)) ctx.accumulate(1, db);
-    });
-  return y;
-}
+using test::hand_mul;
+using test::hand_unary;
+using test::leaf;
 
 double square(double x) { return x * x; }
 double triple(double x) { return 3 * x; }
 double absolute(double x) { return std::abs(x); }
 
-Tensor f64(std::vector<double> values, Shape shape) {
-  return from_vector(values, shape, DType::float64).set_requires_grad();
-}
-
 }  // namespace
 
 TEST_CASE("gradcheck: passes on correct backwards of a composed two-input function", "[gradcheck]") {
-  Tensor a = f64({0.5, -1.25, 2.0, 0.75, -0.3, 1.1}, {2, 3});
-  Tensor b = f64({1.5, 0.2, -0.7, 2.2, -1.9, 0.4}, {2, 3});
+  Tensor a = leaf({0.5, -1.25, 2.0, 0.75, -0.3, 1.1}, {2, 3});
+  Tensor b = leaf({1.5, 0.2, -0.7, 2.2, -1.9, 0.4}, {2, 3});
   auto fn = [](const Inputs& in) {
-    return mul(unary(in[0], square, [](double x, std::int64_t) { return 2 * x; }), in[1]);
+    return hand_mul(hand_unary(in[0], square, [](double x, std::int64_t) { return 2 * x; }), in[1]);
   };
   auto r = gradcheck(fn, {a, b});
   INFO(r.to_string());
@@ -81,10 +45,10 @@ TEST_CASE("gradcheck: passes on correct backwards of a composed two-input functi
 }
 
 TEST_CASE("gradcheck: a wrong backward fails and the report names the input and index", "[gradcheck]") {
-  Tensor a = f64({0.5, -1.25, 2.0, 0.75, -0.3, 1.1}, {2, 3});
-  Tensor b = f64({1.5, 0.2, -0.7, 2.2, -1.9, 0.4}, {2, 3});
+  Tensor a = leaf({0.5, -1.25, 2.0, 0.75, -0.3, 1.1}, {2, 3});
+  Tensor b = leaf({1.5, 0.2, -0.7, 2.2, -1.9, 0.4}, {2, 3});
   // b's gradient at flat entry 2, index (0, 2), is 10% too large.
-  auto fn = [](const Inputs& in) { return mul(in[0], in[1], 2, 1.1); };
+  auto fn = [](const Inputs& in) { return hand_mul(in[0], in[1], 2, 1.1); };
   auto r = gradcheck(fn, {a, b});
   INFO(r.to_string());
   CHECK_FALSE(r.passed);
@@ -97,13 +61,13 @@ TEST_CASE("gradcheck: a wrong backward fails and the report names the input and 
 }
 
 TEST_CASE("gradcheck: only inputs that require grad are checked; int64 constants ride along", "[gradcheck]") {
-  Tensor a = f64({0.5, -1.25, 2.0}, {3});
+  Tensor a = leaf({0.5, -1.25, 2.0}, {3});
   Tensor b = from_vector({1.5, 0.2, -0.7}, {3}, DType::float64);  // constant: no grad
   Tensor labels = index_tensor({1, 0, 2}, {3});
   // The planted bug is in b's gradient, which nobody asks for.
   auto fn = [](const Inputs& in) {
     CHECK(in[2].dtype() == DType::int64);
-    return mul(in[0], in[1], 0, 5.0);
+    return hand_mul(in[0], in[1], 0, 5.0);
   };
   auto r = gradcheck(fn, {a, b, labels});
   INFO(r.to_string());
@@ -112,15 +76,17 @@ TEST_CASE("gradcheck: only inputs that require grad are checked; int64 constants
 }
 
 TEST_CASE("gradcheck: kinks of |x| at 0 are skipped when kink_threshold is set", "[gradcheck]") {
-  Tensor x = f64({-1.0, 0.0, 0.5, 0.0, 2.0}, {5});
+  Tensor x = leaf({-1.0, 0.0, 0.5, 0.0, 2.0}, {5});
   // A valid subgradient at 0 that central differences cannot see: they give 0 there.
   auto fn = [](const Inputs& in) {
-    return unary(in[0], absolute, [](double v, std::int64_t) { return v >= 0 ? 1.0 : -1.0; });
+    return hand_unary(in[0], absolute, [](double v, std::int64_t) { return v >= 0 ? 1.0 : -1.0; });
   };
   auto plain = gradcheck(fn, {x});
   INFO(plain.to_string());
   CHECK_FALSE(plain.passed);
   CHECK(plain.worst_index.at(0) % 2 == 1);  // entry 1 or 3, the zeros
+  CHECK(plain.failed == 2);
+  CHECK_THAT(plain.to_string(), Contains("2 of 5 entries outside"));
 
   GradcheckOptions opts;
   opts.kink_threshold = 1e-3;
@@ -129,13 +95,13 @@ TEST_CASE("gradcheck: kinks of |x| at 0 are skipped when kink_threshold is set",
   CHECK(r.passed);
   CHECK(r.skipped_kinks == 2);
   CHECK(r.checked == 3);
-  CHECK_THAT(r.to_string(), Contains("2 skipped as kinks"));
+  CHECK_THAT(r.to_string(), Contains("2 entries skipped as kinks"));
 }
 
 TEST_CASE("gradcheck: the 4-point stencil is more accurate on a smooth function", "[gradcheck]") {
-  Tensor x = f64({0.9, 1.3, -0.4, 1.7}, {2, 2});
+  Tensor x = leaf({0.9, 1.3, -0.4, 1.7}, {2, 2});
   auto fn = [](const Inputs& in) {
-    return unary(in[0], [](double v) { return std::exp(v); }, [](double v, std::int64_t) { return std::exp(v); });
+    return hand_unary(in[0], [](double v) { return std::exp(v); }, [](double v, std::int64_t) { return std::exp(v); });
   };
   GradcheckOptions opts;
   opts.eps = 1e-3;  // large enough that truncation error dominates: O(eps^2) = 1e-7 vs O(eps^4) = 1e-13
@@ -150,10 +116,10 @@ TEST_CASE("gradcheck: the 4-point stencil is more accurate on a smooth function"
 }
 
 TEST_CASE("gradcheck: the report text contains the worst entry's values", "[gradcheck]") {
-  Tensor x = f64({0.25}, {1});
+  Tensor x = leaf({0.25}, {1});
   // y = 3x, but the backward claims dy/dx = 7 and ignores dy.
   auto fn = [](const Inputs& in) {
-    Tensor y = unary(in[0], triple, [](double, std::int64_t) { return 0.0; });
+    Tensor y = hand_unary(in[0], triple, [](double, std::int64_t) { return 0.0; });
     return y;
   };
   auto bad = [](const Inputs& in) {
@@ -180,13 +146,16 @@ TEST_CASE("gradcheck: the report text contains the worst entry's values", "[grad
   CHECK_THAT(text, Contains(fmt::format("numeric {:.10g}", r.numeric)));
   CHECK_THAT(text, Contains(fmt::format("abs error {:.3g}", r.abs_error)));
   CHECK_THAT(text, Contains(fmt::format("rel error {:.3g}", r.rel_error)));
+  std::ostringstream os;
+  os << r;
+  CHECK(os.str() == text);
   // The same op with a zero derivative fails too: gradcheck is not fooled by a vanishing gradient.
   CHECK_FALSE(gradcheck(fn, {x}, opts).passed);
 }
 
 TEST_CASE("gradcheck: a backward that overwrites instead of accumulating fails the accumulation check",
           "[gradcheck]") {
-  Tensor x = f64({0.5, -2.0, 1.5}, {3});
+  Tensor x = leaf({0.5, -2.0, 1.5}, {3});
   auto overwrite = [](const Inputs& in) {
     Tensor y = Tensor::empty({3}, DType::float64);
     for (int k = 0; k < 3; ++k) y.host_data<double>()[k] = 3 * in[0].host_data<double>()[k];
@@ -209,23 +178,33 @@ TEST_CASE("gradcheck: a backward that overwrites instead of accumulating fails t
 }
 
 TEST_CASE("gradcheck: restores the inputs' data and the caller's gradients", "[gradcheck]") {
-  Tensor x = f64({0.5, -2.0, 1.5}, {3});
+  Tensor x = leaf({0.5, -2.0, 1.5}, {3});
   Tensor caller_grad = from_vector({10, 20, 30}, {3}, DType::float64);
   x.set_grad(caller_grad);
-  auto fn = [](const Inputs& in) { return unary(in[0], square, [](double v, std::int64_t) { return 2 * v; }); };
+  auto fn = [](const Inputs& in) { return hand_unary(in[0], square, [](double v, std::int64_t) { return 2 * v; }); };
   auto r = gradcheck(fn, {x});
   CHECK(r.passed);
   CHECK(x.to_vector() == std::vector<double>{0.5, -2.0, 1.5});
   CHECK(x.grad().is_same(caller_grad));
   CHECK(caller_grad.to_vector() == std::vector<double>{10, 20, 30});
 
-  Tensor fresh = f64({1.0}, {1});
+  Tensor fresh = leaf({1.0}, {1});
   gradcheck(fn, {fresh});
   CHECK_FALSE(fresh.grad().defined());
 }
 
+TEST_CASE("gradcheck: the caller's graph recorded before the check can still backpropagate", "[gradcheck]") {
+  Tensor x = leaf({1.0, 2.0}, {2});
+  Tensor loss = test::hand_sum(test::hand_scale(x, 3.0));
+  auto r = gradcheck([](const Inputs& in) { return hand_unary(in[0], square, [](double v, std::int64_t) { return 2 * v; }); },
+                     {x});
+  CHECK(r.passed);
+  loss.backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{3.0, 3.0});
+}
+
 TEST_CASE("gradcheck: rejects non-float64 inputs, inputs without grad and undefined outputs", "[gradcheck]") {
-  Tensor a = f64({1, 2}, {2});
+  Tensor a = leaf({1, 2}, {2});
   Tensor single = from_vector({1, 2}, {2}, DType::float32).set_requires_grad();
   auto identity = [](const Inputs& in) { return in[0]; };
   CHECK_THROWS_AS(gradcheck(identity, {a, single}), TypeError);
@@ -244,7 +223,7 @@ TEST_CASE("gradcheck: rejects non-float64 inputs, inputs without grad and undefi
 
   Generator outside(3);
   auto noisy = [&outside](const Inputs& in) {
-    return mul(in[0], randn({2}, outside, DType::float64));
+    return hand_mul(in[0], randn({2}, outside, DType::float64));
   };
   CHECK_THROWS_WITH(gradcheck(noisy, {a}), Contains("not deterministic"));
 
@@ -254,8 +233,45 @@ TEST_CASE("gradcheck: rejects non-float64 inputs, inputs without grad and undefi
   CHECK_FALSE(a.grad().defined());  // an aborted check leaves no gradient behind
 }
 
+TEST_CASE("gradcheck: an input produced by a recorded op is checked as a leaf sharing its data", "[gradcheck]") {
+  Tensor x = leaf({0.5, -1.5}, {2});
+  Tensor doubled = test::hand_scale(x, 2.0);  // not a leaf: its grad() would stay empty
+  auto fn = [](const Inputs& in) { return hand_unary(in[0], square, [](double v, std::int64_t) { return 2 * v; }); };
+  auto r = gradcheck(fn, {doubled});
+  INFO(r.to_string());
+  CHECK(r.passed);
+  CHECK(r.checked == 2);
+  CHECK_FALSE(x.grad().defined());  // nothing flowed back past the input
+  CHECK(doubled.to_vector() == std::vector<double>{1.0, -3.0});
+}
+
+TEST_CASE("gradcheck: steps are exact far from zero, so linear functions check to rounding", "[gradcheck]") {
+  // Near 1e4 an ulp is 1.8e-12: a step of 1e-6 taken as is would be off by ~1e-6 relative.
+  Tensor x = leaf({10000.3, -30000.7, 0.1}, {3});
+  GradcheckOptions strict;
+  strict.rtol = 1e-12;
+  strict.atol = 0;
+  auto r = gradcheck([](const Inputs& in) { return test::hand_scale(in[0], 2.0); }, {x}, strict);
+  INFO(r.to_string());
+  CHECK(r.passed);
+}
+
+TEST_CASE("gradcheck: an input perturbed when fn throws is restored", "[gradcheck]") {
+  Tensor x = leaf({0.25, -1.5}, {2});
+  int calls = 0;
+  // Calls 1-3 are the recorded pass and two unperturbed evaluations; call 4 has x[0] moved by eps.
+  auto fn = [&calls](const Inputs& in) {
+    if (++calls == 4) throw std::runtime_error("fn failed");
+    return test::hand_scale(in[0], 2.0);
+  };
+  CHECK_THROWS_WITH(gradcheck(fn, {x}), "fn failed");
+  CHECK(calls == 4);
+  CHECK(x.to_vector() == std::vector<double>{0.25, -1.5});
+  CHECK_FALSE(x.grad().defined());
+}
+
 TEST_CASE("gradcheck: an identity function (output is the input leaf) passes", "[gradcheck]") {
-  Tensor a = f64({1, -2, 3}, {3});
+  Tensor a = leaf({1, -2, 3}, {3});
   auto r = gradcheck([](const Inputs& in) { return in[0]; }, {a});
   INFO(r.to_string());
   CHECK(r.passed);

@@ -72,6 +72,8 @@ TEST_CASE("sub, mul, div, pow: values by hand", "[elementwise]") {
   CHECK(pow(a, 2.0).to_vector() == std::vector<double>{1, 4, 9, 16});
   CHECK(pow(a, 3.0).to_vector()[2] == Approx(27).epsilon(1e-14));
   CHECK(pow(a, 0.5).to_vector()[3] == 2);
+  CHECK(pow(f64({-2, -3}, {2}), 3.0).to_vector() == std::vector<double>{-8, -27});  // odd power keeps the sign
+  CHECK(pow(f64({-2, 4}, {2}), -1.0).to_vector() == std::vector<double>{-0.5, 0.25});
 }
 
 TEST_CASE("scalar forms: a+s, a*s, s-a, s/a, a-s, a/s, -a", "[elementwise]") {

@@ -123,16 +123,26 @@ struct Numeric {
   bool kink = false;
 };
 
+// The step actually taken from x0: eps rounded so that x0 +- h and x0 +- 2h are exact (for
+// |x0| = 1e4 an unrounded 1e-6 step is off by 2e-6 relative, more than the default rtol).
+double exact_step(double x0, double eps) {
+  const double h = (x0 + eps) - x0;
+  return h != 0 ? h : eps * std::abs(x0);  // eps below half an ulp of x0: step relative to x0
+}
+
 // d(sum(v * fn))/d(x_j) by finite differences, perturbing x_j in place and restoring it exactly.
 Numeric numeric_slope(const Fn& fn, const std::vector<Tensor>& inputs, double& x, const std::vector<double>& v,
                       const std::vector<double>& at_x, const Shape& shape, const GradcheckOptions& o) {
   const double x0 = x;
-  const double h = o.eps;
+  const double h = exact_step(x0, o.eps);
   auto at = [&](double offset) {
+    struct Restore {  // even when fn throws: the caller's data must come back intact
+      double& x;
+      double x0;
+      ~Restore() { x = x0; }
+    } restore{x, x0};
     x = x0 + offset;
-    auto values = values_at(fn, inputs, shape);
-    x = x0;
-    return values;
+    return values_at(fn, inputs, shape);
   };
   const auto plus = at(h);
   const auto minus = at(-h);
@@ -154,6 +164,58 @@ Numeric numeric_slope(const Fn& fn, const std::vector<Tensor>& inputs, double& x
   return n;
 }
 
+// Checks that a second backward added the first pass's gradient again; returns a note on failure.
+std::string check_accumulation(const std::vector<Tensor>& args, const std::vector<std::vector<double>>& once,
+                               const GradcheckOptions& o) {
+  const auto twice = analytic_grads(args);
+  for (std::size_t i = 0; i < args.size(); ++i)
+    for (std::size_t j = 0; j < twice[i].size(); ++j) {
+      const double want = 2 * once[i][j];
+      if (!(std::abs(twice[i][j] - want) <= o.atol + o.rtol * std::abs(want)))
+        return fmt::format("accumulation FAILED: input {} at index ({}) holds {:.10g} after two backward passes, "
+                           "expected twice {:.10g}",
+                           i, fmt::join(unravel(static_cast<std::int64_t>(j), args[i].shape()), ", "), twice[i][j],
+                           once[i][j]);
+    }
+  return {};
+}
+
+// fn evaluated twice at the same point must agree, or finite differences measure noise.
+void check_deterministic(const Fn& fn, const std::vector<Tensor>& args, const std::vector<double>& at_x,
+                         const Shape& shape) {
+  const auto again = values_at(fn, args, shape);
+  for (std::size_t k = 0; k < at_x.size(); ++k)
+    if (at_x[k] != again[k] && !(std::isnan(at_x[k]) && std::isnan(again[k])))
+      throw ValueError(fmt::format("gradcheck: fn is not deterministic: output entry {} was {} and then {}; "
+                                   "reseed generators inside fn",
+                                   k, at_x[k], again[k]));
+}
+
+// Records one compared entry in the report; the worst is the one furthest outside its tolerance.
+void compare(GradcheckReport& r, double& worst_score, std::size_t input, std::int64_t flat, const Shape& shape,
+             double analytic, double numeric, const GradcheckOptions& o) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  const double rel_floor = o.rtol > 0.0 ? std::max(o.atol / o.rtol, 1e-300) : 1e-300;
+  const double abs_error = std::abs(analytic - numeric);
+  const double rel_error = abs_error / std::max(std::abs(numeric), rel_floor);
+  const double tolerance = o.atol + o.rtol * std::abs(numeric);
+  const double score = std::isnan(abs_error) ? kInf : abs_error / std::max(tolerance, 1e-300);
+  ++r.checked;
+  r.max_rel_error = std::max(r.max_rel_error, std::isnan(rel_error) ? kInf : rel_error);
+  if (!(abs_error <= tolerance)) {
+    r.passed = false;
+    ++r.failed;
+  }
+  if (score <= worst_score) return;
+  worst_score = score;
+  r.worst_input = static_cast<std::int64_t>(input);
+  r.worst_index = unravel(flat, shape);
+  r.analytic = analytic;
+  r.numeric = numeric;
+  r.abs_error = abs_error;
+  r.rel_error = rel_error;
+}
+
 std::string describe(const GradcheckReport& r, std::size_t inputs, const GradcheckOptions& o,
                      const std::string& accumulation_note) {
   std::string s = fmt::format("gradcheck {}: ", r.passed ? "passed" : "FAILED");
@@ -164,22 +226,32 @@ std::string describe(const GradcheckReport& r, std::size_t inputs, const Gradche
                      r.rel_error);
   else
     s += "no entry compared";
-  s += fmt::format("\n  tolerance |analytic - numeric| <= {:g} + {:g} * |numeric|; max rel error {:.3g}",
-                   o.atol, o.rtol, r.max_rel_error);
-  s += fmt::format("\n  {} entries of {} inputs checked with {} differences (eps {:g}), {} skipped as kinks",
-                   r.checked, inputs, o.four_point ? "4-point" : "central", o.eps, r.skipped_kinks);
+  s += fmt::format("\n  {} of {} entries outside |analytic - numeric| <= {:g} + {:g} * |numeric|; max rel error {:.3g}",
+                   r.failed, r.checked, o.atol, o.rtol, r.max_rel_error);
+  s += fmt::format("\n  {} inputs, {} differences (eps {:g}), {} entries skipped as kinks", inputs,
+                   o.four_point ? "4-point" : "central", o.eps, r.skipped_kinks);
   if (!accumulation_note.empty()) s += "\n  " + accumulation_note;
   return s;
+}
+
+// The tensors fn receives: the inputs themselves, except that an input produced by a recorded op
+// becomes a leaf sharing its data, so that its gradient is kept in its grad().
+std::vector<Tensor> as_leaves(const std::vector<Tensor>& inputs) {
+  std::vector<Tensor> args = inputs;
+  for (Tensor& t : args)
+    if (t.requires_grad() && !t.is_leaf()) t = t.detach().set_requires_grad();
+  return args;
 }
 
 }  // namespace
 
 GradcheckReport gradcheck(const Fn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
   check_inputs(inputs, options);
-  GradStash stash(inputs);
+  const std::vector<Tensor> args = as_leaves(inputs);
+  GradStash stash(args);
 
-  // Analytic: one backward of the direction v through the recorded graph.
-  Tensor out = evaluate(fn, inputs, nullptr);
+  // Analytic: backward of the direction v through the recorded graph.
+  Tensor out = evaluate(fn, args, nullptr);
   const Shape shape = out.shape();
   if (!out.requires_grad())
     throw ValueError(fmt::format("gradcheck: fn's output {} does not require grad; it must be computed from "
@@ -187,75 +259,32 @@ GradcheckReport gradcheck(const Fn& fn, const std::vector<Tensor>& inputs, const
                                  shape_str(shape)));
   Generator gen(options.seed);
   const Tensor direction = randn(shape, gen, DType::float64);
-  const std::vector<double> v = direction.to_vector();
   out.backward(BackwardOptions{direction, options.check_accumulation});
-  const auto analytic = analytic_grads(inputs);
-
+  const auto analytic = analytic_grads(args);
   GradcheckReport r;
   std::string accumulation_note;
   if (options.check_accumulation) {
-    // A second pass must add the same gradient again (ops accumulate, never overwrite).
-    out.backward(BackwardOptions{direction, false});
-    const auto twice = analytic_grads(inputs);
-    for (std::size_t i = 0; i < inputs.size() && r.accumulation_passed; ++i) {
-      for (std::size_t j = 0; j < twice[i].size(); ++j) {
-        const double want = 2 * analytic[i][j];
-        if (std::abs(twice[i][j] - want) > options.atol + options.rtol * std::abs(want)) {
-          r.accumulation_passed = false;
-          accumulation_note = fmt::format(
-              "accumulation FAILED: input {} at index ({}) holds {:.10g} after two backward passes, expected "
-              "twice {:.10g}",
-              i, fmt::join(unravel(static_cast<std::int64_t>(j), inputs[i].shape()), ", "), twice[i][j],
-              analytic[i][j]);
-          break;
-        }
-      }
-    }
+    out.backward(BackwardOptions{direction, false});  // ops must accumulate, never overwrite
+    accumulation_note = check_accumulation(args, analytic, options);
+    r.accumulation_passed = accumulation_note.empty();
   }
   out = Tensor();
   stash.clear();
 
   // Numeric: central (or 4-point) differences of sum(v * fn), entry by entry.
-  const std::vector<double> at_x = values_at(fn, inputs, shape);
-  {
-    // fn evaluated twice at the same point must agree, or the differences below measure noise.
-    const auto again = values_at(fn, inputs, shape);
-    for (std::size_t k = 0; k < at_x.size(); ++k)
-      if (at_x[k] != again[k] && !(std::isnan(at_x[k]) && std::isnan(again[k])))
-        throw ValueError(fmt::format("gradcheck: fn is not deterministic: output entry {} was {} and then {}; "
-                                     "reseed generators inside fn",
-                                     k, at_x[k], again[k]));
-  }
-  const double rel_floor = options.rtol > 0.0 ? std::max(options.atol / options.rtol, 1e-300) : 1e-300;
+  const std::vector<double> v = direction.to_vector();
+  const std::vector<double> at_x = values_at(fn, args, shape);
+  check_deterministic(fn, args, at_x, shape);
   double worst_score = -1.0;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i].requires_grad()) continue;
-    double* data = inputs[i].host_data<double>();
-    for (std::int64_t j = 0; j < inputs[i].numel(); ++j) {
-      const Numeric n = numeric_slope(fn, inputs, data[j], v, at_x, shape, options);
-      if (n.kink) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (!args[i].requires_grad()) continue;
+    double* data = args[i].host_data<double>();
+    for (std::int64_t j = 0; j < args[i].numel(); ++j) {
+      const Numeric n = numeric_slope(fn, args, data[j], v, at_x, shape, options);
+      if (n.kink)
         ++r.skipped_kinks;
-        continue;
-      }
-      ++r.checked;
-      const double a = analytic[i][static_cast<std::size_t>(j)];
-      const double abs_error = std::abs(a - n.slope);
-      const double rel_error = abs_error / std::max(std::abs(n.slope), rel_floor);
-      const double tolerance = options.atol + options.rtol * std::abs(n.slope);
-      // The entry furthest outside its tolerance is the one to report (NaN counts as worst).
-      const double score = std::isnan(abs_error) ? std::numeric_limits<double>::infinity()
-                                                 : abs_error / std::max(tolerance, 1e-300);
-      r.max_rel_error = std::max(r.max_rel_error, std::isnan(rel_error) ? std::numeric_limits<double>::infinity() : rel_error);
-      if (score > worst_score) {
-        worst_score = score;
-        r.worst_input = static_cast<std::int64_t>(i);
-        r.worst_index = unravel(j, inputs[i].shape());
-        r.analytic = a;
-        r.numeric = n.slope;
-        r.abs_error = abs_error;
-        r.rel_error = rel_error;
-      }
-      if (!(abs_error <= tolerance)) r.passed = false;
+      else
+        compare(r, worst_score, i, j, args[i].shape(), analytic[i][static_cast<std::size_t>(j)], n.slope, options);
     }
   }
   r.passed = r.passed && r.accumulation_passed;

@@ -47,14 +47,23 @@ void compact() {
   tape.compact_at = std::max<std::size_t>(4096, 2 * next);
 }
 
+// tape_generation of a tensor whose node a backward pass consumed (live generations start at 1).
+constexpr std::uint64_t kConsumed = 0;
+
 bool has_live_node(const TensorImpl& t) { return t.node >= 0 && t.tape_generation == tape.generation; }
+
+// Releases a node after its backward ran; its output can no longer be differentiated through.
+void consume(Node& node) {
+  if (auto out = node.output.lock()) out->tape_generation = kConsumed;
+  node = Node{};
+}
 
 // Gradients of interior tensors, indexed by the node that produced them.
 struct Engine {
   std::vector<Tensor> node_grads;
 
   Tensor& slot(const Node& node, std::size_t i) {
-    TensorImpl& input = *node.inputs.at(i);
+    TensorImpl& input = *node.inputs[i];
     if (input.node < 0) return input.grad;
     if (!has_live_node(input))
       throw AutogradError(fmt::format(
@@ -71,6 +80,12 @@ void check_grad_shape(const Node& node, std::size_t i, const Tensor& grad) {
     throw AutogradError(fmt::format("backward of '{}': gradient for input {} is {} {}, expected {} {}",
                                     node.op, i, dtype_name(grad.dtype()), shape_str(grad.shape()),
                                     dtype_name(input.dtype), shape_str(input.shape)));
+}
+
+void check_input_index(const Node& node, std::size_t i) {
+  if (i >= node.inputs.size())
+    throw AutogradError(fmt::format("backward of '{}': input {} does not exist; the op recorded {} inputs",
+                                    node.op, i, node.inputs.size()));
 }
 
 // A gradient may be moved into an empty slot only if nobody else can see its storage.
@@ -93,15 +108,16 @@ bool needs_recording(std::initializer_list<const Tensor*> inputs) {
 
 void record(std::string_view op, std::initializer_list<const Tensor*> inputs, Tensor& output,
             BackwardFn backward) {
-  Node node{op, {}, output.impl_ptr(), std::move(backward)};
-  node.inputs.reserve(inputs.size());
-  for (const Tensor* t : inputs)
-    node.inputs.push_back(t && t->defined() && t->requires_grad() ? t->impl_ptr() : nullptr);
   TensorImpl& out = output.impl();
+  // The inputs vector is the only allocation: the node is built in place in a tape that keeps its capacity.
+  std::vector<std::shared_ptr<TensorImpl>> needing_grad;
+  needing_grad.reserve(inputs.size());
+  for (const Tensor* t : inputs)
+    needing_grad.push_back(t && t->defined() && t->requires_grad() ? t->impl_ptr() : nullptr);
+  tape.nodes.emplace_back(op, std::move(needing_grad), output.impl_ptr(), std::move(backward));
   out.requires_grad = true;
-  out.node = static_cast<std::int64_t>(tape.nodes.size());
+  out.node = static_cast<std::int64_t>(tape.nodes.size() - 1);
   out.tape_generation = tape.generation;
-  tape.nodes.push_back(std::move(node));
   if (tape.nodes.size() >= tape.compact_at) compact();
 }
 
@@ -120,6 +136,8 @@ bool BackwardContext::needs_grad(std::size_t i) const {
 
 void BackwardContext::accumulate(std::size_t i, Tensor grad) {
   const auto& node = *static_cast<const Node*>(node_);
+  check_input_index(node, i);
+  if (!node.inputs[i]) return;  // an input that needs no gradient drops what it is given
   check_grad_shape(node, i, grad);
   Tensor& target = static_cast<Engine*>(engine_)->slot(node, i);
   if (!target.defined()) {
@@ -131,6 +149,10 @@ void BackwardContext::accumulate(std::size_t i, Tensor grad) {
 
 Tensor& BackwardContext::grad_buffer(std::size_t i) {
   const auto& node = *static_cast<const Node*>(node_);
+  check_input_index(node, i);
+  if (!node.inputs[i])
+    throw AutogradError(fmt::format("backward of '{}': grad_buffer({}) asked for an input that needs no "
+                                    "gradient; test ctx.needs_grad({}) first", node.op, i, i));
   Tensor& target = static_cast<Engine*>(engine_)->slot(node, i);
   if (!target.defined()) {
     const TensorImpl& input = *node.inputs[i];
@@ -176,16 +198,25 @@ void Tensor::backward(const BackwardOptions& options) const {
   const auto start = static_cast<std::size_t>(self.node);
   engine.node_grads.resize(start + 1);
   engine.node_grads[start] = seed.clone();
+  std::size_t consumed = 0;
   for (std::size_t n = start + 1; n-- > 0;) {
     Node& node = tape.nodes[n];
     Tensor grad_out = std::move(engine.node_grads[n]);
-    if (grad_out.defined() && node.backward) {
+    // A node no gradient reaches belongs to another graph (another loss): it stays recorded.
+    if (!grad_out.defined()) continue;
+    if (node.backward) {
       BackwardContext ctx(std::move(grad_out), &node, &engine);
       node.backward(ctx);
     }
-    if (!options.retain_graph) node = Node{};  // frees saved tensors as the walk passes
+    if (!options.retain_graph) {
+      consume(node);  // frees saved tensors as the walk passes
+      ++consumed;
+    }
   }
-  if (!options.retain_graph) clear_tape();
+  if (consumed == tape.nodes.size())
+    tape.nodes.clear();  // the usual training step: keeps the capacity for the next one
+  else if (consumed > 0)
+    compact();
 }
 
 }  // namespace xgrad

@@ -90,6 +90,9 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   return out;
 }
 
+// Scalar forms: one forward kernel and one fused backward kernel each (see unary.cpp):
+//   a + s: da += dout    a * s: da += dout * s    s - a: da -= dout
+//   s / a: da -= dout * s / a^2                   a^p: da += dout * p * a^(p-1)  (0 for p = 0)
 Tensor add(const Tensor& a, double s) { return detail::apply_unary("add", UnaryOp::add_scalar, a, s); }
 Tensor mul(const Tensor& a, double s) { return detail::apply_unary("mul", UnaryOp::mul_scalar, a, s); }
 Tensor rsub(double s, const Tensor& a) { return detail::apply_unary("rsub", UnaryOp::rsub_scalar, a, s); }

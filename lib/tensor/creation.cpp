@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace xgrad {
@@ -33,6 +34,8 @@ Tensor scalar(double value, DType dtype, Device device) { return full({}, value,
 Tensor arange(double start, double stop, double step, DType dtype, Device device) {
   if (step == 0.0) throw ValueError("arange: step must not be zero");
   const double span = std::ceil((stop - start) / step);
+  if (!std::isfinite(span) || span > 1e15)
+    throw ValueError(fmt::format("arange: cannot make a range from {} to {} in steps of {}", start, stop, step));
   const auto n = static_cast<std::int64_t>(span > 0 ? span : 0);
   return from_host({n}, dtype, device, [&](auto* dst, std::int64_t count) {
     using T = std::remove_pointer_t<decltype(dst)>;
@@ -57,7 +60,11 @@ Tensor uniform(const Shape& shape, Generator& gen, double low, double high, DTyp
   if (!(low <= high)) throw ValueError(fmt::format("uniform: low ({}) must not exceed high ({})", low, high));
   return from_host(shape, dtype, device, [&](auto* dst, std::int64_t count) {
     using T = std::remove_pointer_t<decltype(dst)>;
-    for (std::int64_t i = 0; i < count; ++i) dst[i] = static_cast<T>(low + (high - low) * gen.uniform());
+    // low + (high - low) * u can round up to high (always likely in float32 near u = 1, and in any
+    // dtype when the interval spans few representable values): keep the interval half-open.
+    const T top = low < high ? std::nextafter(static_cast<T>(high), static_cast<T>(low)) : static_cast<T>(low);
+    for (std::int64_t i = 0; i < count; ++i)
+      dst[i] = std::min(static_cast<T>(low + (high - low) * gen.uniform()), top);
   });
 }
 

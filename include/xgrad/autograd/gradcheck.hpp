@@ -2,6 +2,7 @@
 // gradcheck: compares the tape's gradients with finite differences, in float64.
 #include <cstdint>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct GradcheckReport {
   double rel_error = 0.0;             ///< abs_error / max(|numeric|, atol / rtol): <= rtol means within tolerance
   double max_rel_error = 0.0;         ///< the largest relative error over all entries
   std::int64_t checked = 0;           ///< entries compared
+  std::int64_t failed = 0;            ///< compared entries outside tolerance
   std::int64_t skipped_kinks = 0;     ///< entries skipped as kinks
   bool accumulation_passed = true;    ///< a second backward added the same gradient again (when checked)
   std::string message;                ///< a readable summary (also what to_string gives)
@@ -39,11 +41,15 @@ struct GradcheckReport {
   std::string to_string() const { return message; }
 };
 
+/// Writes report.to_string().
+inline std::ostream& operator<<(std::ostream& os, const GradcheckReport& report) { return os << report.message; }
+
 /// Checks d(sum(v * fn(inputs)))/d(inputs) from the tape against finite differences, for every input that
 /// requires grad; v = randn(output shape, Generator(options.seed), float64). Floating inputs must be float64
 /// (TypeError), int64 inputs may ride along as constants. Throws ValueError when no input requires grad or fn
-/// returns an undefined tensor. `fn` must be deterministic (reseed generators inside it). The inputs' data
-/// and grads are restored before it returns.
+/// returns an undefined tensor. `fn` must be deterministic (reseed generators inside it) and compute from the
+/// tensors it is given (an input produced by a recorded op is handed to it as a leaf sharing the data). The
+/// inputs' data and grads are restored before it returns.
 GradcheckReport gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                           const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 

@@ -1,7 +1,8 @@
 #pragma once
 // The thread-local autograd tape. Ops append a node (inputs, output, backward closure) when any
 // input requires grad; backward() walks the nodes in reverse creation order, which is already a
-// topological order, so no graph search or recursion is needed.
+// topological order, so no graph search or recursion is needed. A backward pass frees the nodes it
+// reaches (unless retain_graph); nodes of other graphs on the tape stay recorded.
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
@@ -15,7 +16,7 @@ namespace xgrad {
 /// Options for Tensor::backward.
 struct BackwardOptions {
   Tensor grad;                ///< d(loss)/d(output); undefined means 1 for a one-element output
-  bool retain_graph = false;  ///< keep the tape (and saved tensors) for another backward pass
+  bool retain_graph = false;  ///< keep the walked nodes (and saved tensors) for another backward pass
 };
 
 /// Whether ops record on this thread's tape (true unless a NoGradGuard is alive).
@@ -38,12 +39,16 @@ class BackwardContext {
  public:
   /// d(loss)/d(output) of the op being differentiated.
   const Tensor& grad_output() const { return grad_output_; }
+  /// Moves d(loss)/d(output) out of the context (grad_output() is undefined afterwards), so that an op can
+  /// hand it to one input without a copy: `ctx.accumulate(1, ctx.take_grad_output())` as its last use.
+  Tensor take_grad_output() { return std::move(grad_output_); }
   /// Whether input `i` (in the order given to record()) needs a gradient.
   bool needs_grad(std::size_t i) const;
   /// Adds `grad` (shaped like input `i`) to input i's gradient; moves it in when the slot is empty.
+  /// Dropped when input i needs no gradient.
   void accumulate(std::size_t i, Tensor grad);
   /// Input i's gradient buffer, created zero-filled if empty, for kernels that accumulate in place
-  /// (GEMM with beta = 1).
+  /// (GEMM with beta = 1). Throws AutogradError when input i needs no gradient.
   Tensor& grad_buffer(std::size_t i);
 
   /// Engine use only: binds the context to one node.

@@ -32,6 +32,7 @@ class ReductionKernels;
 class ShapeKernels;
 class LinalgKernels;
 class NNKernels;
+class AttentionKernels;
 
 /// Everything a device must provide: memory management plus one kernel table per op family.
 class Backend {
@@ -66,6 +67,8 @@ class Backend {
   virtual const LinalgKernels& linalg() const = 0;
   /// Fused neural-network kernels: softmax, layer norm, embedding, losses, dropout.
   virtual const NNKernels& nn() const = 0;
+  /// The fused attention core: batched score GEMMs, masked softmax, dropout, context GEMMs.
+  virtual const AttentionKernels& attention() const = 0;
 };
 
 /// The backend serving `type`; throws DeviceError when none is registered for it.

@@ -156,7 +156,7 @@ inline Device Tensor::device() const { return impl().storage->device(); }
 inline bool Tensor::requires_grad() const { return impl().requires_grad; }
 inline bool Tensor::is_leaf() const { return impl().node < 0; }
 
-/// Throws ShapeError naming `op` unless `t` is defined.
+/// Throws ValueError naming `op` and `arg` unless `t` is defined.
 void require_defined(const Tensor& t, const char* op, const char* arg);
 
 }  // namespace xgrad

@@ -21,6 +21,7 @@ class CpuBackend final : public Backend {
   const ShapeKernels& shape() const override;              // cpu/shape.cpp
   const LinalgKernels& linalg() const override;            // cpu/linalg.cpp
   const NNKernels& nn() const override;                    // cpu/nn.cpp
+  const AttentionKernels& attention() const override;      // cpu/attention.cpp
 };
 
 /// The process-wide CPU backend.
