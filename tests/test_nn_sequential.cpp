@@ -2,6 +2,8 @@
 // regularization and constraint passes.
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include <string>
 #include <vector>
 
@@ -80,6 +82,7 @@ TEST_CASE("Module: summary() shows the layer tree, parameter shapes and counts",
   CHECK_THAT(text, Contains("  3 (Dense)") && Contains("units=2, softmax (unbuilt)"));
   CHECK_THAT(text, Contains("Total params: 70"));  // 40 + 24 + 6
   CHECK_THAT(text, Contains("Trainable params: 70") && Contains("Non-trainable params: 0"));
+  CHECK(fmt::format("{}", model) == text);
   model(index_tensor({1, 2}, {2}));
   CHECK_THAT(model.summary(), Contains("kernel(6, 2) bias(2,)") && Contains("Total params: 84"));
 }
