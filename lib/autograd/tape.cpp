@@ -101,6 +101,10 @@ NoGradGuard::NoGradGuard() : previous_(tape.grad_enabled) { tape.grad_enabled = 
 NoGradGuard::~NoGradGuard() { tape.grad_enabled = previous_; }
 
 bool needs_recording(std::initializer_list<const Tensor*> inputs) {
+  return needs_recording(std::span<const Tensor* const>(inputs.begin(), inputs.size()));
+}
+
+bool needs_recording(std::span<const Tensor* const> inputs) {
   if (!tape.grad_enabled) return false;
   return std::any_of(inputs.begin(), inputs.end(),
                      [](const Tensor* t) { return t && t->defined() && t->requires_grad(); });
@@ -108,6 +112,10 @@ bool needs_recording(std::initializer_list<const Tensor*> inputs) {
 
 void record(std::string_view op, std::initializer_list<const Tensor*> inputs, Tensor& output,
             BackwardFn backward) {
+  record(op, std::span<const Tensor* const>(inputs.begin(), inputs.size()), output, std::move(backward));
+}
+
+void record(std::string_view op, std::span<const Tensor* const> inputs, Tensor& output, BackwardFn backward) {
   TensorImpl& out = output.impl();
   // The inputs vector is the only allocation: the node is built in place in a tape that keeps its capacity.
   std::vector<std::shared_ptr<TensorImpl>> needing_grad;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -66,12 +67,16 @@ using BackwardFn = std::function<void(BackwardContext&)>;
 
 /// True when an op on `inputs` must be recorded: grad mode is on and some input requires grad.
 bool needs_recording(std::initializer_list<const Tensor*> inputs);
+/// needs_recording for a number of inputs known only at run time (concat, stack).
+bool needs_recording(std::span<const Tensor* const> inputs);
 
 /// Appends a node for `output = op(inputs)` to this thread's tape and marks `output` as requiring
 /// grad. `op` must be a string literal (it is kept by pointer). The closure must capture saved
 /// tensors by detach()ed handles only, never `output` itself, so dead graph branches can be freed.
 void record(std::string_view op, std::initializer_list<const Tensor*> inputs, Tensor& output,
             BackwardFn backward);
+/// record for a number of inputs known only at run time (concat, stack).
+void record(std::string_view op, std::span<const Tensor* const> inputs, Tensor& output, BackwardFn backward);
 
 /// A detached handle to `t` when `needed`, else an undefined tensor: what an op saves for its backward.
 inline Tensor save_if(bool needed, const Tensor& t) { return needed ? t.detach() : Tensor(); }

@@ -1,0 +1,153 @@
+// matmul: one batched GEMM forward, two backward, every operand read in place with transpose flags.
+#include "xgrad/ops/linalg.hpp"
+
+#include <fmt/format.h>
+
+#include "ops/checks.hpp"
+#include "xgrad/autograd/tape.hpp"
+#include "xgrad/backend/linalg.hpp"
+
+namespace xgrad {
+
+namespace {
+
+using Offsets = std::vector<std::int64_t>;
+
+// How matmul(a, b) maps onto one batched GEMM C_i = op(A_i) op(B_i), op(A_i) (m, k), op(B_i) (k, n).
+// A 1-D a is stored as (1, k), a 1-D b as (k, 1): the same bytes, so gradients need no reshapes.
+struct Plan {
+  bool ta = false, tb = false;
+  std::int64_t m = 0, n = 0, k = 0;
+  Shape out_shape;
+  std::int64_t batch = 1;
+  Offsets a_off, b_off, c_off;  // element offsets per product; empty when batch is 1
+
+};
+
+std::string operand_str(const Shape& s, bool transposed) { return shape_str(s) + (transposed ? ".T" : ""); }
+
+Shape batch_of(const Tensor& t) {
+  return t.dim() > 2 ? Shape(t.shape().begin(), t.shape().end() - 2) : Shape{};
+}
+
+// Per-product element offsets of an operand with `batch` dims broadcast to `out_batch`.
+Offsets batch_offsets(const Shape& batch, const Shape& out_batch, std::int64_t matrix) {
+  const auto strides = broadcast_strides(batch, out_batch);
+  Offsets out(static_cast<std::size_t>(numel(out_batch)));
+  Shape index(out_batch.size(), 0);
+  std::int64_t offset = 0;
+  for (auto& o : out) {
+    o = offset * matrix;
+    for (std::size_t a = out_batch.size(); a-- > 0;) {  // odometer over the output batch
+      offset += strides[a];
+      if (++index[a] < out_batch[a]) break;
+      offset -= strides[a] * out_batch[a];
+      index[a] = 0;
+    }
+  }
+  return out;
+}
+
+Plan make_plan(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  detail::check_pair("matmul", a, b);
+  for (auto [t, name, flag] : {std::tuple{&a, "a", ta}, std::tuple{&b, "b", tb}}) {
+    if (t->dim() == 0)
+      throw ShapeError(fmt::format("matmul: argument '{}' has shape () but needs at least one axis", name));
+    if (t->dim() == 1 && flag)
+      throw ValueError(fmt::format("matmul: transpose_{} needs a matrix, but '{}' has shape {}", name, name,
+                                   shape_str(t->shape())));
+  }
+  Plan p;
+  p.ta = ta;
+  p.tb = tb;
+  const std::int64_t ar = a.dim() == 1 ? 1 : a.size(-2), ac = a.size(-1);  // stored rows, columns
+  const std::int64_t br = b.size(b.dim() == 1 ? -1 : -2), bc = b.dim() == 1 ? 1 : b.size(-1);
+  p.m = ta ? ac : ar;
+  p.k = ta ? ar : ac;
+  p.n = tb ? br : bc;
+  const std::int64_t kb = tb ? bc : br;
+  if (p.k != kb)
+    throw ShapeError(fmt::format("matmul: cannot multiply {} by {}: inner dimensions {} and {} differ",
+                                 operand_str(a.shape(), ta), operand_str(b.shape(), tb), p.k, kb));
+  const Shape a_batch = batch_of(a), b_batch = batch_of(b);
+  Shape out_batch;
+  try {
+    out_batch = broadcast_shapes(a_batch, b_batch, "matmul");
+  } catch (const ShapeError&) {
+    throw ShapeError(fmt::format("matmul: batch dimensions of {} and {} do not broadcast: {} vs {}",
+                                 shape_str(a.shape()), shape_str(b.shape()), shape_str(a_batch),
+                                 shape_str(b_batch)));
+  }
+  p.out_shape = out_batch;
+  if (a.dim() > 1) p.out_shape.push_back(p.m);
+  if (b.dim() > 1) p.out_shape.push_back(p.n);
+  p.batch = numel(out_batch);
+  if (numel(b_batch) == 1 && !ta) {
+    // b is one matrix and a's batch is contiguous rows: fold the batch into m for a single GEMM.
+    p.m *= p.batch;
+    p.batch = 1;
+  } else if (p.batch != 1) {
+    p.a_off = batch_offsets(a_batch, out_batch, ar * ac);
+    p.b_off = batch_offsets(b_batch, out_batch, br * bc);
+    p.c_off = batch_offsets(out_batch, out_batch, p.m * p.n);
+  }
+  return p;
+}
+
+const std::int64_t* offsets(const Offsets& o) { return o.empty() ? nullptr : o.data(); }
+
+// One batched GEMM: c_i (beta) += op(x_i) op(y_i), (rows, inner) x (inner, cols).
+void gemm(const Plan& p, bool tx, bool ty, std::int64_t rows, std::int64_t cols, std::int64_t inner,
+          const Tensor& x, const Offsets& x_off, const Tensor& y, const Offsets& y_off, Tensor& c,
+          const Offsets& c_off, double beta) {
+  GemmArgs g;
+  g.dtype = c.dtype();
+  g.batch = p.batch;
+  g.trans_a = tx;
+  g.trans_b = ty;
+  g.m = rows;
+  g.n = cols;
+  g.k = inner;
+  g.beta = beta;
+  g.a = x.raw_data();
+  g.b = y.raw_data();
+  g.c = c.raw_data();
+  g.a_offsets = offsets(x_off);
+  g.b_offsets = offsets(y_off);
+  g.c_offsets = offsets(c_off);
+  c.backend().linalg().gemm(g);
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  Plan p = make_plan(a, b, transpose_a, transpose_b);
+  Tensor out = Tensor::empty(p.out_shape, a.dtype(), a.device());
+  gemm(p, p.ta, p.tb, p.m, p.n, p.k, a, p.a_off, b, p.b_off, out, p.c_off, 0.0);
+  if (needs_recording({&a, &b})) {
+    record("matmul", {&a, &b}, out,
+           [p = std::move(p), sa = save_if(b.requires_grad(), a), sb = save_if(a.requires_grad(), b)](
+               BackwardContext& ctx) {
+             // C = op(A) op(B), summed over the batches an operand is broadcast to (repeated
+             // offsets into its gradient, accumulated one product after another with beta = 1).
+             const Tensor& dc = ctx.grad_output();
+             if (ctx.needs_grad(0)) {
+               Tensor& da = ctx.grad_buffer(0);
+               if (!p.ta)  // dA += dC op(B)ᵀ
+                 gemm(p, false, !p.tb, p.m, p.k, p.n, dc, p.c_off, sb, p.b_off, da, p.a_off, 1.0);
+               else  // dAᵀ += dC op(B)ᵀ  =>  dA += op(B) dCᵀ
+                 gemm(p, p.tb, true, p.k, p.m, p.n, sb, p.b_off, dc, p.c_off, da, p.a_off, 1.0);
+             }
+             if (ctx.needs_grad(1)) {
+               Tensor& db = ctx.grad_buffer(1);
+               if (!p.tb)  // dB += op(A)ᵀ dC
+                 gemm(p, !p.ta, false, p.k, p.n, p.m, sa, p.a_off, dc, p.c_off, db, p.b_off, 1.0);
+               else  // dBᵀ += op(A)ᵀ dC  =>  dB += dCᵀ op(A)
+                 gemm(p, true, p.ta, p.n, p.k, p.m, dc, p.c_off, sa, p.a_off, db, p.b_off, 1.0);
+             }
+           });
+  }
+  return out;
+}
+
+}  // namespace xgrad

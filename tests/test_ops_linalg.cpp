@@ -1,0 +1,176 @@
+#include <catch2/catch.hpp>
+
+#include "fixtures.hpp"
+#include "xgrad/autograd/gradcheck.hpp"
+#include "xgrad/autograd/tape.hpp"
+#include "xgrad/ops/linalg.hpp"
+#include "xgrad/tensor/creation.hpp"
+
+using namespace xgrad;
+
+// Checks the exception's type and its message (a string for equality, or a Catch matcher).
+#define CHECK_ERROR(expr, type, message) \
+  do {                                   \
+    CHECK_THROWS_AS(expr, type);         \
+    CHECK_THROWS_WITH(expr, message);    \
+  } while (false)
+
+namespace {
+
+Tensor leaf(const Shape& shape, std::uint64_t seed) {
+  Generator gen(seed);
+  return randn(shape, gen, DType::float64).set_requires_grad();
+}
+
+// gradcheck of matmul(a, b, ta, tb) at random float64 inputs of the given shapes.
+void check_matmul_grads(const Shape& a_shape, const Shape& b_shape, bool ta = false, bool tb = false) {
+  Tensor a = leaf(a_shape, 1), b = leaf(b_shape, 2);
+  auto r = gradcheck([&](const std::vector<Tensor>& x) { return matmul(x[0], x[1], ta, tb); }, {a, b});
+  INFO(shape_str(a_shape) << (ta ? ".T" : "") << " @ " << shape_str(b_shape) << (tb ? ".T" : ""));
+  INFO(r.to_string());
+  CHECK(r.passed);
+  CHECK(r.accumulation_passed);
+  CHECK(r.max_rel_error <= 1e-6);
+}
+
+void check_close(const Tensor& t, const nlohmann::json& expected) {
+  const Tensor e = test::fixture_tensor(expected);
+  REQUIRE(t.shape() == e.shape());
+  const auto got = t.to_vector(), want = e.to_vector();
+  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-12).margin(1e-12));
+}
+
+}  // namespace
+
+TEST_CASE("matmul: 2-D product computed by hand, float32 and float64", "[linalg]") {
+  for (DType dt : {DType::float32, DType::float64}) {
+    Tensor a = from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, dt);
+    Tensor b = from_vector({7, 8, 9, 10, 11, 12}, {3, 2}, dt);
+    Tensor c = matmul(a, b);
+    CHECK(c.shape() == Shape{2, 2});
+    CHECK(c.dtype() == dt);
+    // [1 2 3; 4 5 6] [7 8; 9 10; 11 12] = [58 64; 139 154]
+    CHECK(c.to_vector() == std::vector<double>{58, 64, 139, 154});
+  }
+}
+
+TEST_CASE("matmul: transpose flags read the operands transposed without copies", "[linalg]") {
+  Tensor a = from_vector({1, 4, 2, 5, 3, 6}, {3, 2}, DType::float64);     // [1 2 3; 4 5 6] transposed
+  Tensor b = from_vector({7, 9, 11, 8, 10, 12}, {2, 3}, DType::float64);  // [7 8; 9 10; 11 12] transposed
+  CHECK(matmul(a, b, true, true).to_vector() == std::vector<double>{58, 64, 139, 154});
+  // (3, 2)^T (3, 2) = [1 4; 2 5; 3 6]^T [1 4; 2 5; 3 6] = [14 32; 32 77]
+  CHECK(matmul(a, a, true, false).to_vector() == std::vector<double>{14, 32, 32, 77});
+  // [7 9 11; 8 10 12] [7 9 11; 8 10 12]^T = [251 278; 278 308]
+  CHECK(matmul(b, b, false, true).to_vector() == std::vector<double>{251, 278, 278, 308});
+}
+
+TEST_CASE("matmul: 1-D operands follow numpy.matmul", "[linalg]") {
+  Tensor m = from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, DType::float64);
+  Tensor v3 = from_vector({1, 0, -1}, {3}, DType::float64);
+  Tensor v2 = from_vector({2, -1}, {2}, DType::float64);
+  Tensor mv = matmul(m, v3);  // (2, 3) @ (3,) -> (2,)
+  CHECK(mv.shape() == Shape{2});
+  CHECK(mv.to_vector() == std::vector<double>{-2, -2});
+  Tensor vm = matmul(v2, m);  // (2,) @ (2, 3) -> (3,)
+  CHECK(vm.shape() == Shape{3});
+  CHECK(vm.to_vector() == std::vector<double>{-2, -1, 0});
+  Tensor dot = matmul(v3, v3);  // (3,) @ (3,) -> ()
+  CHECK(dot.shape() == Shape{});
+  CHECK(dot.item() == 2.0);
+  Tensor batch = from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {2, 2, 3}, DType::float64);
+  Tensor bv = matmul(batch, v3);  // (2, 2, 3) @ (3,) -> (2, 2)
+  CHECK(bv.shape() == Shape{2, 2});
+  CHECK(bv.to_vector() == std::vector<double>{-2, -2, -2, -2});
+}
+
+TEST_CASE("matmul: batched product broadcasts the batch axes", "[linalg]") {
+  // a: two 1x2 rows [1 2] and [3 4]; b: one shared (2, 2) matrix, then three batches of it.
+  Tensor a = from_vector({1, 2, 3, 4}, {2, 1, 2}, DType::float64);
+  Tensor b = from_vector({1, 0, 0, 1, 2, 0, 0, 2, 0, 1, 1, 0}, {3, 1, 2, 2}, DType::float64);
+  Tensor c = matmul(a, b);  // (2, 1, 2) with (3, 1, 2, 2) -> (3, 2, 1, 2)
+  CHECK(c.shape() == Shape{3, 2, 1, 2});
+  // identity, 2 * identity, swap: [1 2],[3 4] | [2 4],[6 8] | [2 1],[4 3]
+  CHECK(c.to_vector() == std::vector<double>{1, 2, 3, 4, 2, 4, 6, 8, 2, 1, 4, 3});
+}
+
+TEST_CASE("matmul: an empty inner dimension gives zeros", "[linalg]") {
+  Tensor c = matmul(zeros({2, 0}, DType::float64), zeros({0, 3}, DType::float64));
+  CHECK(c.shape() == Shape{2, 3});
+  CHECK(c.to_vector() == std::vector<double>(6, 0.0));
+}
+
+TEST_CASE("matmul: values and gradients match PyTorch for broadcast batches with transposes", "[linalg]") {
+  const auto fx = test::load_fixture("linalg.json");
+  for (const auto& [name, c] : fx.items()) {
+    INFO(name);
+    Tensor a = test::fixture_tensor(c["a"]).set_requires_grad();
+    Tensor b = test::fixture_tensor(c["b"]).set_requires_grad();
+    Tensor out = matmul(a, b, c["transpose_a"].get<bool>(), c["transpose_b"].get<bool>());
+    check_close(out, c["out"]);
+    out.backward(test::fixture_tensor(c["g"]));
+    check_close(a.grad(), c["da"]);
+    check_close(b.grad(), c["db"]);
+  }
+}
+
+TEST_CASE("matmul: gradcheck of every operand layout and transpose flag", "[linalg]") {
+  SECTION("2-D with each transpose flag") {
+    check_matmul_grads({3, 4}, {4, 5});
+    check_matmul_grads({4, 3}, {4, 5}, true, false);
+    check_matmul_grads({3, 4}, {5, 4}, false, true);
+    check_matmul_grads({4, 3}, {5, 4}, true, true);
+  }
+  SECTION("1-D operands") {
+    check_matmul_grads({4}, {4, 5});
+    check_matmul_grads({4}, {5, 4}, false, true);
+    check_matmul_grads({3, 4}, {4});
+    check_matmul_grads({4, 3}, {4}, true, false);
+    check_matmul_grads({4}, {4});
+  }
+  SECTION("batched, equal batches") {
+    check_matmul_grads({2, 3, 4}, {2, 4, 5});
+    check_matmul_grads({2, 4, 3}, {2, 5, 4}, true, true);
+  }
+  SECTION("broadcast batches") {
+    check_matmul_grads({2, 3, 4}, {4, 5});  // shared weight, folded into one GEMM
+    check_matmul_grads({2, 3, 4}, {5, 4}, false, true);
+    check_matmul_grads({2, 4, 3}, {4, 5}, true, false);  // shared weight, transposed batch: per-batch GEMMs
+    check_matmul_grads({3, 4}, {2, 4, 5});               // shared left operand
+    check_matmul_grads({4, 3}, {2, 5, 4}, true, true);
+    check_matmul_grads({2, 1, 3, 4}, {3, 4, 2});  // (2, 1) against (3,)
+    check_matmul_grads({1, 3, 4}, {2, 2, 4, 5});
+    check_matmul_grads({4}, {2, 4, 3});
+  }
+}
+
+TEST_CASE("matmul: only the inputs that need a gradient get one", "[linalg]") {
+  Tensor a = leaf({2, 3}, 3);
+  Generator gen(4);
+  Tensor b = randn({3, 2}, gen, DType::float64);
+  Tensor c = matmul(a, b);
+  c.backward(ones({2, 2}, DType::float64));
+  REQUIRE(a.grad().defined());
+  CHECK_FALSE(b.grad().defined());
+  // d(sum(a b))/da_ij = sum_k b_jk
+  for (std::int64_t i = 0; i < 2; ++i)
+    for (std::int64_t j = 0; j < 3; ++j) CHECK(a.grad().at({i, j}) == Approx(b.at({j, 0}) + b.at({j, 1})));
+}
+
+TEST_CASE("matmul: bad inputs raise typed errors naming the shapes", "[linalg]") {
+  auto f32 = [](const Shape& s) { return zeros(s); };
+  CHECK_ERROR(matmul(f32({2, 3}), f32({4, 5})), ShapeError,
+              "matmul: cannot multiply (2, 3) by (4, 5): inner dimensions 3 and 4 differ");
+  CHECK_ERROR(matmul(f32({2, 3}), f32({4, 5}), false, true), ShapeError,
+              "matmul: cannot multiply (2, 3) by (4, 5).T: inner dimensions 3 and 5 differ");
+  CHECK_ERROR(matmul(f32({3}), f32({4})), ShapeError,
+              "matmul: cannot multiply (3,) by (4,): inner dimensions 3 and 4 differ");
+  CHECK_ERROR(matmul(f32({2, 3, 4}), f32({5, 4, 6})), ShapeError,
+              Catch::Contains("(2, 3, 4)") && Catch::Contains("(5, 4, 6)") && Catch::Contains("do not broadcast"));
+  CHECK_ERROR(matmul(f32({}), f32({2})), ShapeError, Catch::Contains("'a' has shape ()"));
+  CHECK_ERROR(matmul(f32({3}), f32({3, 2}), true), ValueError,
+              Catch::Contains("transpose_a") && Catch::Contains("(3,)"));
+  CHECK_ERROR(matmul(f32({2, 2}), zeros({2, 2}, DType::float64)), TypeError,
+              Catch::Contains("float32 (2, 2)") && Catch::Contains("float64 (2, 2)"));
+  CHECK_THROWS_AS(matmul(index_tensor({1, 2}, {1, 2}), index_tensor({1, 2}, {2, 1})), TypeError);
+  CHECK_THROWS_AS(matmul(Tensor(), f32({2})), ValueError);
+}
