@@ -3,8 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
-#include <vector>
 
+#include "test_optim_helpers.hpp"  // check_values: one definition for every test (an inline twin would clash)
 #include "xgrad/tensor/creation.hpp"
 
 namespace xgrad::test {
@@ -25,16 +25,6 @@ std::string message_of(F&& f) {
 inline Tensor randn64(const Shape& shape, std::uint64_t seed) {
   Generator gen(seed);
   return randn(shape, gen, DType::float64);
-}
-
-/// Checks t's elements (row-major) against `expected`, each within `margin`.
-inline void check_values(const Tensor& t, const std::vector<double>& expected, double margin = 1e-12) {
-  const std::vector<double> got = t.to_vector();
-  REQUIRE(got.size() == expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == Approx(expected[i]).margin(margin));
-  }
 }
 
 }  // namespace xgrad::test
