@@ -11,6 +11,7 @@
 #include "xgrad/nn/flux_attention.hpp"
 #include "xgrad/nn/losses.hpp"
 #include "xgrad/nn/module.hpp"
+#include "xgrad/nn/nn.hpp"
 #include "xgrad/nn/multi_head_attention.hpp"
 #include "xgrad/ops/attention.hpp"
 #include "xgrad/ops/elementwise.hpp"
