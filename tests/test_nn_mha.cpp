@@ -3,7 +3,7 @@
 // (tools/make_attention_keras_fixtures.py), against finite differences, and hand-checked rules (spec §3).
 #include <catch2/catch.hpp>
 
-#include "attention_testing.hpp"
+#include "testing.hpp"
 #include "fixtures.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/nn/multi_head_attention.hpp"
