@@ -92,12 +92,12 @@ void softmax_prefix(T* __restrict z, int64_t n, int64_t S, T m) {
   std::fill(z + n, z + S, T(0));
 }
 
-// One row of logits z (length S) in place: add the bias, replace blocked logits by -inf (blocked: s >= limit,
-// a zero keep-mask entry, or a -inf logit), then softmax with the maximum of the unblocked logits subtracted.
-// Blocked weights come out exactly 0 (exp(-inf) = 0); a row with nothing unblocked is all 0, never NaN.
-// Without bias or mask only the prefix [0, limit) is read, so a causal row needs just its allowed columns.
+// One row of logits z in place: add the bias, replace blocked logits by -inf (blocked: s >= limit, a zero
+// keep-mask entry, or a -inf logit), then softmax with the maximum of the unblocked logits subtracted.
+// Blocked weights come out exactly 0 (exp(-inf) = 0), written up to `end`; a row with nothing unblocked is all
+// 0, never NaN. Only the prefix [0, limit) is read, so a causal row costs just its allowed columns.
 template <class T, class M>
-void masked_softmax_row(T* __restrict z, int64_t S, int64_t limit, const T* bias, int64_t bias_step, const M* mask,
+void masked_softmax_row(T* __restrict z, int64_t end, int64_t limit, const T* bias, int64_t bias_step, const M* mask,
                         int64_t mask_step) {
   int64_t n = limit;
   T m;
@@ -112,7 +112,7 @@ void masked_softmax_row(T* __restrict z, int64_t S, int64_t limit, const T* bias
     m = row_max(z, n);
   }
   if (m == kNegInf<T>) n = 0;  // nothing may be attended: zero weights (torch would give NaN)
-  softmax_prefix(z, n, S, m);
+  softmax_prefix(z, n, end, m);
 }
 
 template <class T>
@@ -156,7 +156,8 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
         // Z = scale * Q·Kᵀ  (rows, key_end)
         gemm<T>(false, true, rows, ke, d.Dk, scale, qh + r.t0 * ldk, ldk, kh, ldk, T(0), wb, d.S);
         for (int64_t t = r.t0; t < r.t1; ++t)  // P = masked_softmax(Z + bias)
-          masked_softmax_row<T, M>(w + t * d.S, d.S, causal ? std::min(t + 1, d.S) : d.S,
+          // Kept weights are zeroed to S; scratch only up to the block's key_end, all the P·V product reads.
+          masked_softmax_row<T, M>(w + t * d.S, weights ? d.S : ke, causal ? std::min(t + 1, d.S) : d.S,
                                    bias.data ? at<T>(bias, b, n, t) : nullptr, bias.strides[3],
                                    mask.data ? at<M>(mask, b, n, t) : nullptr, mask.strides[3]);
         const T* p = wb;
