@@ -232,7 +232,7 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
           T* zr = dz + i;
           const T dot = row_dot(pr, gr, lim);
           for (int64_t s = 0; s < lim; ++s) zr[s] = pr[s] * (gr[s] - dot);
-          std::fill(zr + lim, zr + d.S, T(0));
+          std::fill(zr + lim, zr + (dlogits ? d.S : ke), T(0));  // the dQ, dK products read up to key_end
         }
         // Z = scale * Q·Kᵀ  =>  dQ += scale * dZ·K ;  dK += scale * dZᵀ·Q
         if (dqh) gemm<T>(false, false, rows, d.Dk, ke, scale, dz, d.S, kh, ldk, T(1), dqh + r.t0 * ldk, ldk);
