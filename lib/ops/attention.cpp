@@ -98,8 +98,7 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
     Tensor scratch = Tensor::empty({d.T * d.S}, dt, q.device());
     be.attention().forward(dt, d, q.raw_data(), k.raw_data(), v.raw_data(), o.scale, bias, mask, o.causal,
                            dropping ? drop.raw_data() : nullptr, weights.defined() ? weights.raw_data() : nullptr,
-                           out.raw_data(),
-                           scratch.raw_data());
+                           out.raw_data(), scratch.raw_data());
   }
 
   const bool after = o.scores_after_dropout && dropping;
