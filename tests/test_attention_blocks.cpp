@@ -3,7 +3,7 @@
 // blocked by an explicit lower-triangular keep-mask; inference (no weights kept) must equal recording.
 #include <catch2/catch.hpp>
 
-#include "attention_testing.hpp"
+#include "testing.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/ops/attention.hpp"
 #include "xgrad/ops/elementwise.hpp"
