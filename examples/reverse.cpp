@@ -40,7 +40,7 @@ double accuracy(nn::TransformerLM& model, const Tensor& batch, std::int64_t leng
 
 int main(int argc, char** argv) {
   CLI::App app{"Train a tiny Transformer to reverse sequences"};
-  std::int64_t length = 8, symbols = 10, batch = 64, steps = 1500, d_model = 64, heads = 4, layers = 2;
+  std::int64_t length = 8, symbols = 10, batch = 64, steps = 400, d_model = 64, heads = 4, layers = 2;
   double lr = 3e-3, target = 0.99;
   std::uint64_t seed = 0;
   app.add_option("--length", length, "sequence length")->capture_default_str();
@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
     optim::clip_grad_norm(model.parameters(), 1.0);
     optimizer.step();
     schedule.step();
-    if (step % 250 == 0 || step == steps)
+    if (step % 100 == 0 || step == steps)
       fmt::print("step {:5d}  loss {:.4f}  held-out token accuracy {:.4f}  {:.1f} s\n", step, loss.item(),
                  accuracy(model, held_out, length, sample),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
