@@ -121,6 +121,8 @@ TEST_CASE("TransformerLM of the Tiny LM sizes has exactly 421,697 parameters, na
   CHECK(lm.find("position_embedding.embeddings").shape() == Shape{64, 128});
   CHECK(lm.find("head.bias").shape() == Shape{65});
   CHECK(lm(random_ids({2, 5}, 65, 1)).shape() == Shape{2, 5, 65});
+  CHECK(&lm.block(1) == &dynamic_cast<TransformerBlock&>(*lm.blocks.named_children().at(1).second));
+  CHECK_ERROR(lm.block(2), IndexError, Contains("block 2") && Contains("2 layers"));
 }
 
 TEST_CASE("TransformerLM rejects bad ids and positions past the context", "[transformer]") {

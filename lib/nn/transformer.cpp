@@ -131,6 +131,12 @@ Tensor TransformerLM::forward(const Tensor& ids, TransformerCache* cache) {
   return head(ln_f(x));
 }
 
+TransformerBlock& TransformerLM::block(std::size_t i) {
+  if (i >= blocks_list_.size())
+    throw IndexError(fmt::format("TransformerLM: block {} out of range for {} layers", i, blocks_list_.size()));
+  return *blocks_list_[i];
+}
+
 void TransformerLM::reseed(std::uint64_t seed) {
   dropout.reseed(sub_seed(seed, 2));
   for (std::size_t i = 0; i < blocks_list_.size(); ++i) blocks_list_[i]->reseed(sub_seed(seed, 10 + i));

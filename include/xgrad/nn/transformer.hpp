@@ -114,8 +114,8 @@ class TransformerLM : public Module {
   void reseed(std::uint64_t seed);
   /// The options the model was made with.
   const TransformerLMOptions& options() const { return options_; }
-  /// The i-th block.
-  TransformerBlock& block(std::size_t i) { return *blocks_list_.at(i); }
+  /// The i-th block; throws IndexError past num_layers.
+  TransformerBlock& block(std::size_t i);
 
  private:
   TransformerLMOptions options_;
