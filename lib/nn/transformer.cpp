@@ -159,7 +159,8 @@ std::vector<std::int64_t> pick_tokens(const Tensor& logits, double temperature, 
       continue;
     }
     double total = 0.0;  // shifted by the max so exp never overflows
-    for (std::int64_t v = 0; v < V; ++v) total += p[static_cast<std::size_t>(v)] = std::exp((row[v] - row[best]) / temperature);
+    for (std::int64_t v = 0; v < V; ++v)
+      total += p[static_cast<std::size_t>(v)] = std::exp((row[v] - row[best]) / temperature);
     double u = gen.uniform() * total;
     std::int64_t pick = V - 1;  // rounding can leave u just above the last cumulative sum
     for (std::int64_t v = 0; v < V; ++v)
