@@ -64,6 +64,35 @@ void check_input(const char* arg, const Tensor& t, DType dtype) {
                                  kLayer, arg, shape_str(t.shape())));
 }
 
+// The checks of a cached call: one attention axis over (B, T, d) inputs, no padding masks (the cache
+// does not keep them), a cache built for this batch and these heads.
+void check_cached_call(const MultiHeadAttentionCall& call, const std::vector<std::int64_t>& axes,
+                       const Tensor& query, const Tensor& K, DType dtype) {
+  if (query.dim() != 3 || axes.size() != 1)
+    throw ValueError(fmt::format("{}: a KVCache needs (batch, time, features) inputs and one attention axis, got "
+                                 "query {}",
+                                 kLayer, shape_str(query.shape())));
+  if (call.attention_mask.defined() || call.query_mask.defined() || call.value_mask.defined() ||
+      call.key_mask.defined())
+    throw ValueError(fmt::format("{}: a KVCache supports only use_causal_mask, not attention/query/value/key masks",
+                                 kLayer));
+  const KVCache& c = *call.cache;
+  if (c.length() == 0) return;
+  const Shape& cs = c.key.shape();
+  if (c.key.dtype() != dtype || c.key.dim() != 4 || cs[0] != K.size(0) || cs[2] != K.size(2) || cs[3] != K.size(3))
+    throw ShapeError(fmt::format("{}: the KVCache holds keys {} that do not fit new keys {} (batch, heads, key_dim "
+                                 "must agree)",
+                                 kLayer, shape_str(cs), shape_str(K.shape())));
+}
+
+// Keep-mask (T, S) for queries at absolute positions past … past+T-1 over keys 0 … S-1: key j <= past + i.
+Tensor offset_causal_mask(std::int64_t T, std::int64_t S, std::int64_t past, DType dtype) {
+  std::vector<double> keep(static_cast<std::size_t>(T * S));
+  for (std::int64_t i = 0; i < T; ++i)
+    for (std::int64_t j = 0; j < S; ++j) keep[static_cast<std::size_t>(i * S + j)] = j <= past + i ? 1.0 : 0.0;
+  return from_vector(keep, {T, S}, dtype);
+}
+
 }  // namespace
 
 MultiHeadAttention::MultiHeadAttention(MultiHeadAttentionOptions options)
@@ -145,7 +174,7 @@ AttentionOutputs MultiHeadAttention::forward(const Tensor& query, const Tensor& 
                                  shape_str(value.shape())));
   const auto axes = detail::resolve_attention_axes(options_.attention_axes, query.dim());
   const std::int64_t N = options_.num_heads;
-  const detail::AttentionLayout layout = detail::attention_layout(axes, query.shape(), value.shape(), N);
+  detail::AttentionLayout layout = detail::attention_layout(axes, query.shape(), value.shape(), N);
   if (call.use_causal_mask && axes.size() != 1)
     throw ValueError(fmt::format("{}: use_causal_mask needs exactly one attention axis, got attention_axes ({})",
                                  kLayer, fmt::join(axes, ", ")));
@@ -153,14 +182,27 @@ AttentionOutputs MultiHeadAttention::forward(const Tensor& query, const Tensor& 
 
   // Q = query·Wq + bq, K = key·Wk + bk, V = value·Wv + bv: (B, …, N, H), Keras's einsum-dense layout
   const Tensor Q = einsum_dense(query, kernels_[0], biases_[0], 1);
-  const Tensor K = einsum_dense(key, kernels_[1], biases_[1], 1);
-  const Tensor V = einsum_dense(value, kernels_[2], biases_[2], 1);
+  Tensor K = einsum_dense(key, kernels_[1], biases_[1], 1);
+  Tensor V = einsum_dense(value, kernels_[2], biases_[2], 1);
+
+  // With a cache the keys/values are the cached ones followed by the new: queries sit at past … past+T-1.
+  std::int64_t past = 0;
+  if (call.cache) {
+    check_cached_call(call, axes, query, K, dt);
+    KVCache& c = *call.cache;
+    past = c.length();
+    if (past > 0) K = concat({c.key, K}, 1), V = concat({c.value, V}, 1);
+    c.key = K, c.value = V;
+    layout = detail::attention_layout(axes, query.shape(), {K.size(0), K.size(1), dk_}, N);
+  }
 
   xgrad::AttentionOptions o;
   o.scale = 1.0 / std::sqrt(static_cast<double>(options_.key_dim));  // Keras scales Q by this: same up to rounding
   o.mask = detail::combined_mask({call.attention_mask, call.query_mask, call.value_mask, call.key_mask}, layout,
                                  query.shape(), value.shape(), key.shape(), dt);
-  o.causal = call.use_causal_mask;
+  o.causal = call.use_causal_mask && past == 0;  // the core's causal mask is top-left aligned
+  if (call.use_causal_mask && past > 0 && query.size(1) > 1)  // one query row sees every cached key anyway
+    o.mask = offset_causal_mask(query.size(1), K.size(1), past, dt);
   o.dropout = options_.dropout;
   o.training = call.training.value_or(is_training());
   o.generator = &dropout_gen_;

@@ -37,6 +37,19 @@ struct MultiHeadAttentionOptions {
   DType dtype = DType::float32;                      ///< dtype of the weights (and of accepted inputs)
 };
 
+/// The projected keys and values of the positions a MultiHeadAttention has already seen, for incremental
+/// decoding: pass the same cache on every call and each call attends over the cached positions plus its own,
+/// projecting only the new ones. One cache per attention layer; clear() (or a fresh cache) starts a new sequence.
+/// Holds whatever graph built it: decode under a NoGradGuard.
+struct KVCache {
+  Tensor key = {};    ///< projected keys (B, S, N, Hk) of the S cached positions; undefined when empty
+  Tensor value = {};  ///< projected values (B, S, N, Hv)
+  /// Number of cached positions S (the absolute position of the next query).
+  std::int64_t length() const { return key.defined() ? key.size(1) : 0; }
+  /// Forgets every position.
+  void clear() { key = {}, value = {}; }
+};
+
 /// MultiHeadAttention's call arguments besides query and value. Masks: nonzero = may attend, any dtype.
 struct MultiHeadAttentionCall {
   Tensor key = {};                  ///< undefined: the value is the key (one tensor, gradients accumulate)
@@ -47,6 +60,10 @@ struct MultiHeadAttentionCall {
   bool return_attention_scores = false;  ///< also return the probabilities, before dropout
   std::optional<bool> training = {};          ///< dropout active; unset: the module's training mode
   bool use_causal_mask = false;          ///< query t attends only keys s <= t (one attention axis only)
+  /// Incremental decoding (rank-3 inputs (B, T, d), default attention axes, no masks besides causal): the
+  /// new keys/values are appended to the cache and the T queries, at absolute positions past … past+T-1
+  /// (past = cache->length() before the call), attend over all past + T positions (causal: keys <= their own).
+  KVCache* cache = nullptr;
 };
 
 /// Keras MultiHeadAttention. Weights (built on the first call, or by build()), in get/set order:

@@ -8,4 +8,6 @@
 #include "xgrad/nn/initializers.hpp"
 #include "xgrad/nn/layer_norm.hpp"
 #include "xgrad/nn/module.hpp"
+#include "xgrad/nn/positional.hpp"
 #include "xgrad/nn/regularizers.hpp"
+#include "xgrad/nn/transformer.hpp"
