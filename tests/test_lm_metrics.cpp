@@ -58,14 +58,18 @@ TEST_CASE("loss_curve_svg: both curves, axes labels, legend, reference line, esc
   CHECK_THAT(svg, Contains("<svg xmlns=\"http://www.w3.org/2000/svg\""));
   CHECK_THAT(svg, Contains("Tiny LM &lt;jargon&gt;"));
   CHECK_THAT(svg, Contains(">step</text>") && Contains(">loss (nats/char)</text>"));
-  CHECK_THAT(svg, Contains(">train</text>") && Contains(">validation</text>") && Contains(">unigram 3.26</text>"));
-  // Two polylines; the validation one has exactly the two measured points (steps 50 and 100).
-  const auto first = svg.find("<polyline"), second = svg.find("<polyline", first + 1);
-  REQUIRE(second != std::string::npos);
-  CHECK(svg.find("<polyline", second + 1) == std::string::npos);
-  const auto val_end = svg.find('\n', second);
-  const std::string val = svg.substr(second, val_end - second);
-  CHECK(std::count(val.begin(), val.end(), ',') == 2);
+  CHECK_THAT(svg, Contains(">train (EMA)</text>") && Contains(">validation</text>") && Contains(">unigram 3.26</text>"));
+  // Three polylines: raw train (faint), its moving average, validation with exactly the two
+  // measured points (steps 50 and 100).
+  std::vector<std::string> lines;
+  for (auto at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1))
+    lines.push_back(svg.substr(at, svg.find('\n', at) - at));
+  REQUIRE(lines.size() == 3);
+  CHECK_THAT(lines[0], Contains("stroke-opacity=\"0.3\""));
+  CHECK(std::count(lines[2].begin(), lines[2].end(), ',') == 2);
+  // Bias correction: the average starts at the first loss itself, not pulled towards zero.
+  auto first_point = [](const std::string& l) { return l.substr(l.find("points=\"") + 8, l.find(' ', l.find("points=\"")) - l.find("points=\"") - 8); };
+  CHECK(first_point(lines[1]) == first_point(lines[0]));
   CHECK(svg.substr(svg.size() - 7) == "</svg>\n");
 }
 

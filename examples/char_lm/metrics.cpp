@@ -104,7 +104,7 @@ std::string loss_curve_svg(const std::vector<MetricsRow>& rows, const std::strin
                      "<text x=\"{3}\" y=\"{4:.1f}\" fill=\"#555\">{5}</text>\n",
                      L, py(ref.y), W - R, W - R + 6, py(ref.y) + 4, escape(ref.label));
   // One polyline per curve; validation is sparse, so its points get markers too.
-  auto curve = [&](auto get, const char* color, bool markers) {
+  auto curve = [&](auto get, const char* color, bool markers, double opacity = 1.0) {
     std::string pts, dots;
     for (const auto& r : rows)
       if (double v = get(r); std::isfinite(v)) {
@@ -112,13 +112,24 @@ std::string loss_curve_svg(const std::vector<MetricsRow>& rows, const std::strin
         if (markers) dots += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>", px(double(r.step)), py(v), color);
       }
     if (!pts.empty())
-      s += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\" points=\"{}\"/>{}\n", color, pts, dots);
+      s += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-opacity=\"{}\" stroke-width=\"1.6\" points=\"{}\"/>{}\n",
+                       color, opacity, pts, dots);
   };
-  curve([](const MetricsRow& r) { return r.train_loss; }, "#1f77b4", false);
+  // Per-batch training loss is noisy: draw it faint, and over it an exponential moving average
+  // (bias-corrected, as Adam's moments are, so the first points are not pulled towards zero).
+  std::vector<double> smooth(rows.size(), NAN);
+  double ema = 0, weight = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    if (std::isfinite(rows[i].train_loss)) {
+      ema = 0.95 * ema + 0.05 * rows[i].train_loss, weight = 0.95 * weight + 0.05;
+      smooth[i] = ema / weight;
+    }
+  curve([](const MetricsRow& r) { return r.train_loss; }, "#1f77b4", false, 0.3);
+  curve([&](const MetricsRow& r) { return smooth[std::size_t(&r - rows.data())]; }, "#1f77b4", false);
   curve([](const MetricsRow& r) { return r.val_loss; }, "#ff7f0e", true);
   const double lx = W - R + 12, ly = T + 10;
   s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#1f77b4\" stroke-width=\"2\"/>"
-                   "<text x=\"{3}\" y=\"{4}\">train</text>\n", lx, ly, lx + 24, lx + 30, ly + 4);
+                   "<text x=\"{3}\" y=\"{4}\">train (EMA)</text>\n", lx, ly, lx + 24, lx + 30, ly + 4);
   s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#ff7f0e\" stroke-width=\"2\"/>"
                    "<circle cx=\"{5}\" cy=\"{1}\" r=\"3\" fill=\"#ff7f0e\"/><text x=\"{3}\" y=\"{4}\">validation</text>\n",
                    lx, ly + 20, lx + 24, lx + 30, ly + 24, lx + 12);
