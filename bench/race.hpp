@@ -21,6 +21,7 @@ struct Result {
   int threads = 0;
   long parameters = 0;
   double step_ms = 0, forward_ms = 0, backward_ms = 0, optimizer_ms = 0;  ///< medians
+  double cpu_ms = 0;        ///< process CPU time (all threads) per timed step, mean: less hurt by a busy machine than wall time
   double tokens_per_s = 0;  ///< batch * context / median step
   double peak_rss_mb = 0;   ///< getrusage(RUSAGE_SELF).ru_maxrss of the process that ran it
   double first_loss = 0, last_loss = 0;  ///< sanity: the loss must fall
@@ -28,6 +29,8 @@ struct Result {
 
 /// Median of a non-empty sample.
 double median(std::vector<double> v);
+/// CPU time (user + system, all threads) this process has used so far, in ms.
+double cpu_time_ms();
 /// Peak resident set size of this process so far, in MB.
 double peak_rss_mb();
 /// Sets OpenBLAS's own thread count (the frameworks' thread settings do not reach it).

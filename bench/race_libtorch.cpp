@@ -84,7 +84,9 @@ Result run_libtorch(const Config& cfg) {
 
   Result r{"LibTorch 1.13", cfg.threads, n};
   std::vector<double> step, fwd, bwd, opt;
+  double cpu0 = 0;
   for (int i = 0; i < cfg.warmup_steps + cfg.steps; ++i) {
+    if (i == cfg.warmup_steps) cpu0 = cpu_time_ms();
     auto t0 = Clock::now();
     adam.zero_grad();
     auto loss = torch::nn::functional::cross_entropy(model->forward(x).reshape({-1, cfg.vocab}), y.reshape({-1}));
@@ -102,6 +104,7 @@ Result run_libtorch(const Config& cfg) {
     if (i < cfg.warmup_steps) continue;
     step.push_back(t_step), fwd.push_back(t_fwd), bwd.push_back(t_bwd), opt.push_back(t_opt);
   }
+  r.cpu_ms = (cpu_time_ms() - cpu0) / cfg.steps;
   r.step_ms = median(step), r.forward_ms = median(fwd), r.backward_ms = median(bwd), r.optimizer_ms = median(opt);
   r.tokens_per_s = cfg.batch * cfg.context / (r.step_ms / 1000.0);
   r.peak_rss_mb = peak_rss_mb();

@@ -27,6 +27,13 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+double cpu_time_ms() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto ms = [](const timeval& t) { return double(t.tv_sec) * 1e3 + double(t.tv_usec) / 1e3; };
+  return ms(u.ru_utime) + ms(u.ru_stime);
+}
+
 double peak_rss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -36,19 +43,19 @@ double peak_rss_mb() {
 void set_blas_threads(int n) { openblas_set_num_threads(n); }
 
 void print(const std::vector<Result>& results) {
-  fmt::print("{:<14} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>13}\n", "framework", "thr", "params",
-             "step ms", "fwd ms", "bwd ms", "optim ms", "tok/s", "RSS MB", "loss first>last");
+  fmt::print("{:<14} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>13}\n", "framework", "thr", "params",
+             "step ms", "fwd ms", "bwd ms", "optim ms", "cpu ms", "tok/s", "RSS MB", "loss first>last");
   for (const auto& r : results)
-    fmt::print("{:<14} {:>3} {:>9} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.0f} {:>8.0f} {:>6.3f}>{:.3f}\n", r.framework,
-               r.threads, r.parameters, r.step_ms, r.forward_ms, r.backward_ms, r.optimizer_ms, r.tokens_per_s,
+    fmt::print("{:<14} {:>3} {:>9} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.0f} {:>8.0f} {:>6.3f}>{:.3f}\n",
+               r.framework, r.threads, r.parameters, r.step_ms, r.forward_ms, r.backward_ms, r.optimizer_ms, r.cpu_ms, r.tokens_per_s,
                r.peak_rss_mb, r.first_loss, r.last_loss);
   // Ratios against the first framework measured at the same thread count (> 1: slower than it).
   for (const auto& r : results) {
     auto base = std::find_if(results.begin(), results.end(), [&](const Result& b) { return b.threads == r.threads; });
     if (&*base == &r) continue;
-    fmt::print("{} / {} at {} thread(s): step {:.2f}x, fwd {:.2f}x, bwd {:.2f}x, optim {:.2f}x, RSS {:.2f}x\n",
+    fmt::print("{} / {} at {} thread(s): step {:.2f}x, fwd {:.2f}x, bwd {:.2f}x, optim {:.2f}x, cpu {:.2f}x, RSS {:.2f}x\n",
                r.framework, base->framework, r.threads, r.step_ms / base->step_ms, r.forward_ms / base->forward_ms,
-               r.backward_ms / base->backward_ms, r.optimizer_ms / base->optimizer_ms,
+               r.backward_ms / base->backward_ms, r.optimizer_ms / base->optimizer_ms, r.cpu_ms / base->cpu_ms,
                r.peak_rss_mb / base->peak_rss_mb);
   }
 }
@@ -56,7 +63,7 @@ void print(const std::vector<Result>& results) {
 namespace {
 
 // The numbers travel through a pipe as plain doubles; the name stays with the parent.
-constexpr int kFields = 10;
+constexpr int kFields = 11;
 
 std::optional<Result> run_isolated(const std::string& name, const std::function<Result()>& fn) {
   int fd[2];
@@ -67,8 +74,8 @@ std::optional<Result> run_isolated(const std::string& name, const std::function<
     int rc = 0;
     try {
       Result r = fn();
-      double v[kFields] = {double(r.threads), double(r.parameters), r.step_ms,     r.forward_ms,  r.backward_ms,
-                           r.optimizer_ms,    r.tokens_per_s,       r.peak_rss_mb, r.first_loss, r.last_loss};
+      double v[kFields] = {double(r.threads), double(r.parameters), r.step_ms,     r.forward_ms, r.backward_ms, r.optimizer_ms,
+                           r.cpu_ms,          r.tokens_per_s,       r.peak_rss_mb, r.first_loss, r.last_loss};
       rc = write(fd[1], v, sizeof v) == sizeof v ? 0 : 1;
     } catch (const std::exception& e) {
       fmt::print(stderr, "{}: {}\n", name, e.what());
@@ -83,7 +90,7 @@ std::optional<Result> run_isolated(const std::string& name, const std::function<
   int status = 0;
   waitpid(pid, &status, 0);
   if (!ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
-  return Result{name, int(v[0]), long(v[1]), v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]};
+  return Result{name, int(v[0]), long(v[1]), v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
 }
 
 }  // namespace

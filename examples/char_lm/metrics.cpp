@@ -19,6 +19,7 @@ std::string cell(double v, const char* spec) { return std::isnan(v) ? std::strin
 
 MetricsCsv::MetricsCsv(const std::string& path, bool append) : f_(std::fopen(path.c_str(), append ? "a" : "w")) {
   if (!f_) throw xgrad::IOError(fmt::format("MetricsCsv: cannot open '{}': {}", path, std::strerror(errno)));
+  std::fseek(f_, 0, SEEK_END);  // ftell right after an "a" open is implementation-defined
   if (std::ftell(f_) == 0) fmt::print(f_, "step,train_loss,val_loss,lr,tokens_per_s,elapsed_s\n");
 }
 
