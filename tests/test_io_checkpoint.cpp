@@ -5,6 +5,7 @@
 
 #include "xgrad/io/checkpoint.hpp"
 #include "xgrad/io/safetensors.hpp"
+#include "xgrad/optim/optimizers.hpp"
 #include "xgrad/tensor/creation.hpp"
 
 using namespace xgrad;
@@ -89,4 +90,36 @@ TEST_CASE("checkpoint: a mismatched file is rejected by key and leaves the modul
   }
   expect_unchanged();
   std::remove(path.c_str());
+}
+
+TEST_CASE("checkpoint: a resumed Adam continues exactly like the uninterrupted one", "[io]") {
+  // Two identical parameters; one optimizer runs 4 steps, the other 2 steps, a save/load, then 2 more.
+  auto make_param = [] { return from_vector({0.5, -1.0, 2.0}, {3}, DType::float64).set_requires_grad(); };
+  auto set_grad = [](Tensor& p, int step) {
+    p.set_grad(from_vector({0.1 * step, -0.2, 0.3 / step}, {3}, DType::float64));
+  };
+  Tensor straight = make_param(), resumed = make_param();
+  optim::Adam a({{"w", straight}}, {.lr = 0.1});
+  {
+    optim::Adam b({{"w", resumed}}, {.lr = 0.1});
+    for (int step = 1; step <= 2; ++step) {
+      set_grad(resumed, step);
+      b.step();
+    }
+    io::save(b, temp_path("adam.safetensors"));
+  }
+  optim::Adam c({{"w", resumed}}, {.lr = 0.1});
+  io::load(c, temp_path("adam.safetensors"));
+  for (int step = 1; step <= 4; ++step) {
+    set_grad(straight, step);
+    a.step();
+  }
+  for (int step = 3; step <= 4; ++step) {
+    set_grad(resumed, step);
+    c.step();
+  }
+  CHECK(resumed.to_vector() == straight.to_vector());
+  optim::SGD sgd({{"w", resumed}}, {.lr = 0.1, .momentum = 0.9});
+  CHECK_THROWS_AS(io::load(sgd, temp_path("adam.safetensors")), ValueError);
+  std::remove(temp_path("adam.safetensors").c_str());
 }

@@ -47,4 +47,17 @@ void load(nn::Module& module, const std::string& path, bool strict) {
   copy_state(module.state(), load_safetensors(path), strict, path);
 }
 
+void save(const optim::Optimizer& optimizer, const std::string& path) {
+  save_safetensors(path, optimizer.state(), {{"format", "xgrad"}, {"optimizer", optimizer.name()}});
+}
+
+void load(optim::Optimizer& optimizer, const std::string& path) {
+  auto state = load_safetensors(path);
+  const auto metadata = load_safetensors_metadata(path);
+  const auto kind = metadata.find("optimizer");
+  if (kind != metadata.end() && kind->second != optimizer.name())
+    throw ValueError(fmt::format("{}: holds {} state, cannot load it into {}", path, kind->second, optimizer.name()));
+  optimizer.load_state(state);
+}
+
 }  // namespace xgrad::io

@@ -1,13 +1,53 @@
 #pragma once
-// Kernel table of the attention op family (see backend.hpp).
+// Kernel table of the attention op family (see backend.hpp). Q, K, V and the output stay in the
+// projection layout (B, T, N, D): head n of row t starts at (t * N + n) * D, so a kernel reads one
+// head as a matrix with leading dimension N * D — no transposes, no copies. Scores, weights and
+// dropout masks are (B, N, T, S) row-major. Pointers are device pointers of `dtype` unless stated.
+#include <array>
+#include <cstdint>
+
 #include "xgrad/backend/backend.hpp"
 
 namespace xgrad {
+
+/// Extents of one attention call: batch, query length, key length, heads, key/query and value widths.
+struct AttentionDims {
+  std::int64_t B = 1;   ///< batch
+  std::int64_t T = 1;   ///< query positions
+  std::int64_t S = 1;   ///< key/value positions
+  std::int64_t N = 1;   ///< heads
+  std::int64_t Dk = 1;  ///< query/key width per head
+  std::int64_t Dv = 1;  ///< value width per head
+};
+
+/// A read-only operand broadcast to the (B, N, T, S) score layout: element (b, n, t, s) lives at
+/// data + b*strides[0] + n*strides[1] + t*strides[2] + s*strides[3] (0 on broadcast axes).
+struct ScoreOperand {
+  const void* data = nullptr;            ///< null: absent
+  DType dtype = DType::float32;          ///< element type (a keep-mask may be any dtype)
+  std::array<std::int64_t, 4> strides{};  ///< element strides over (B, N, T, S)
+};
 
 /// Device kernels behind the fused attention core.
 class AttentionKernels {
  public:
   virtual ~AttentionKernels() = default;
+
+  /// weights = masked_softmax(scale * Q·Kᵀ + bias) per (b, n) (blocked: mask == 0, s > t when `causal`, or
+  /// a -inf logit; blocked weights are exactly 0 and a row with nothing unblocked is all 0), written to
+  /// `weights`; then out = (weights ⊙ dropout_mask)·V (dropout_mask may be null). `scratch` holds T*S elements.
+  virtual void forward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v,
+                       double scale, const ScoreOperand& bias, const ScoreOperand& mask, bool causal,
+                       const void* dropout_mask, void* weights, void* out, void* scratch) const = 0;
+
+  /// Back-propagates one cotangent: `dout` (B, T, N, Dv) of the output and/or `dweights` (B, N, T, S) of the
+  /// returned weights (taken as post-dropout when `dweights_after_dropout`), either may be null. Accumulates
+  /// (+=) into dq, dk, dv when not null, writes the logits' gradient to `dlogits` when not null. `scratch`
+  /// holds 2*T*S elements.
+  virtual void backward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v,
+                        const void* weights, const void* dropout_mask, double scale, const void* dout,
+                        const void* dweights, bool dweights_after_dropout, void* dq, void* dk, void* dv,
+                        void* dlogits, void* scratch) const = 0;
 };
 
 }  // namespace xgrad

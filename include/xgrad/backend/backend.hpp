@@ -33,6 +33,7 @@ class ShapeKernels;
 class LinalgKernels;
 class NNKernels;
 class AttentionKernels;
+class OptimKernels;
 
 /// Everything a device must provide: memory management plus one kernel table per op family.
 class Backend {
@@ -69,6 +70,8 @@ class Backend {
   virtual const NNKernels& nn() const = 0;
   /// The fused attention core: batched score GEMMs, masked softmax, dropout, context GEMMs.
   virtual const AttentionKernels& attention() const = 0;
+  /// Fused in-place optimizer updates and gradient-clipping helpers.
+  virtual const OptimKernels& optim() const = 0;
 };
 
 /// The backend serving `type`; throws DeviceError when none is registered for it.

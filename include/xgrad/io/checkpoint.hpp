@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "xgrad/nn/module.hpp"
+#include "xgrad/optim/optimizer.hpp"
 
 namespace xgrad::io {
 
@@ -16,6 +17,12 @@ void save(const nn::Module& module, const std::string& path);
 /// an unexpected key when `strict` (ValueError), a wrong shape (ShapeError) or dtype (TypeError), or a
 /// damaged file (IOError) throws with the key and both shapes, and leaves the module unchanged.
 void load(nn::Module& module, const std::string& path, bool strict = true);
+
+/// Writes `optimizer`'s named state (step counts, moment buffers) to `path`, atomically.
+void save(const optim::Optimizer& optimizer, const std::string& path);
+
+/// Loads `path` into `optimizer`'s state with the same all-or-nothing checks as load(Module&).
+void load(optim::Optimizer& optimizer, const std::string& path);
 
 /// Copies `source` into `target` by name with the same all-or-nothing checks as load(); `what` names
 /// the destination in error messages (e.g. the file path).

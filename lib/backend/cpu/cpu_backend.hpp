@@ -22,6 +22,7 @@ class CpuBackend final : public Backend {
   const LinalgKernels& linalg() const override;            // cpu/linalg.cpp
   const NNKernels& nn() const override;                    // cpu/nn.cpp
   const AttentionKernels& attention() const override;      // cpu/attention.cpp
+  const OptimKernels& optim() const override;              // cpu/optim.cpp
 };
 
 /// The process-wide CPU backend.

@@ -1,0 +1,109 @@
+#pragma once
+// Keras 3's MultiHeadAttention (spec §3): einsum-dense projections laid out as Keras stores them, the fused
+// attention core per (batch-like position, head), attention over any set of axes of N-D inputs.
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xgrad/nn/attention.hpp"
+#include "xgrad/nn/module.hpp"
+#include "xgrad/tensor/generator.hpp"
+
+namespace xgrad::nn {
+
+/// Draws a weight of the given shape and dtype (an nn::Initializer converts to it).
+using WeightInitializer = std::function<Tensor(const Shape&, DType, Generator&)>;
+/// A penalty on a tensor, added to regularization_loss() (an nn::Regularizer converts to it).
+using WeightRegularizer = std::function<Tensor(const Tensor&)>;
+/// A projection of a weight, applied by apply_constraints() (an nn::Constraint converts to it).
+using WeightConstraint = std::function<Tensor(const Tensor&)>;
+
+/// Keras MultiHeadAttention's constructor arguments (sliding_window, use_gate, flash_attention are out of scope).
+struct MultiHeadAttentionOptions {
+  std::int64_t num_heads = 0;                        ///< heads N (> 0)
+  std::int64_t key_dim = 0;                          ///< per-head query/key width Hk (> 0)
+  std::optional<std::int64_t> value_dim = {};             ///< per-head value width Hv (> 0); unset: key_dim
+  double dropout = 0.0;                              ///< dropout rate on the attention probabilities, in [0, 1]
+  bool use_bias = true;                              ///< whether the four projections have biases
+  std::optional<Shape> output_shape = {};                 ///< trailing output axes O (positive); unset: query's last dim
+  std::optional<std::vector<std::int64_t>> attention_axes = {};  ///< axes attended over; unset: all but batch and features
+  WeightInitializer kernel_initializer = {};              ///< unset: glorot-uniform, fans = contracted / produced axes
+  WeightInitializer bias_initializer = {};                ///< unset: zeros
+  WeightRegularizer kernel_regularizer = {};              ///< penalty on each kernel
+  WeightRegularizer bias_regularizer = {};                ///< penalty on each bias
+  WeightRegularizer activity_regularizer = {};            ///< penalty on the output, divided by the batch size
+  WeightConstraint kernel_constraint = {};                ///< projection of each kernel in apply_constraints()
+  WeightConstraint bias_constraint = {};                  ///< projection of each bias
+  std::uint64_t seed = 0;                            ///< seed of the initializers and of dropout
+  DType dtype = DType::float32;                      ///< dtype of the weights (and of accepted inputs)
+};
+
+/// MultiHeadAttention's call arguments besides query and value. Masks: nonzero = may attend, any dtype.
+struct MultiHeadAttentionCall {
+  Tensor key = {};                  ///< undefined: the value is the key (one tensor, gradients accumulate)
+  Tensor attention_mask = {};       ///< broadcast to the scores after inserting axes before the query axes (§3.5)
+  Tensor query_mask = {};           ///< query.shape[:-1]: padded queries attend nothing (output row = output bias)
+  Tensor value_mask = {};           ///< value.shape[:-1]: padded keys get no weight
+  Tensor key_mask = {};             ///< key.shape[:-1]: same as value_mask, ANDed with it
+  bool return_attention_scores = false;  ///< also return the probabilities, before dropout
+  std::optional<bool> training = {};          ///< dropout active; unset: the module's training mode
+  bool use_causal_mask = false;          ///< query t attends only keys s <= t (one attention axis only)
+};
+
+/// Keras MultiHeadAttention. Weights (built on the first call, or by build()), in get/set order:
+/// `query.kernel` (dq, N, Hk), `query.bias` (N, Hk), `key.kernel` (dk, N, Hk), `key.bias` (N, Hk),
+/// `value.kernel` (dv, N, Hv), `value.bias` (N, Hv), `attention_output.kernel` (N, Hv, *O),
+/// `attention_output.bias` O — Keras's `query/kernel` etc.; biases only with use_bias.
+class MultiHeadAttention : public Module {
+ public:
+  /// A layer with `options`; throws ValueError naming the argument when one is out of range.
+  explicit MultiHeadAttention(MultiHeadAttentionOptions options);
+  /// MultiHeadAttention({.num_heads = num_heads, .key_dim = key_dim}).
+  MultiHeadAttention(std::int64_t num_heads, std::int64_t key_dim);
+
+  /// Attends from `query` (B, ..., dq) over `value` (B, ..., dv): output query.shape[:-1] + O; scores in the
+  /// layout of spec §3.4 ((B, N, T, S) for rank-3 inputs), before dropout. Throws ShapeError naming the shapes
+  /// when inputs, masks or built weights disagree, ValueError on bad attention_axes or causal over several axes.
+  AttentionOutputs forward(const Tensor& query, const Tensor& value, const MultiHeadAttentionCall& call = {});
+  /// Same as forward().
+  AttentionOutputs operator()(const Tensor& query, const Tensor& value, const MultiHeadAttentionCall& call = {}) {
+    return forward(query, value, call);
+  }
+
+  /// Creates the weights for inputs of these shapes (what the first call does); throws ShapeError when
+  /// already built for other feature sizes.
+  void build(const Shape& query_shape, const Shape& value_shape, const Shape& key_shape);
+  /// Whether the weights exist.
+  bool built() const { return built_; }
+  /// The weights in Keras's order (8 with biases, 4 without); empty before build.
+  std::vector<Tensor> get_weights() const;
+  /// Copies `weights` (Keras order and shapes) into the built weights; throws ShapeError/ValueError on a mismatch.
+  void set_weights(const std::vector<Tensor>& weights);
+  /// Restarts the dropout generator from `seed` (same seed, same masks).
+  void reseed(std::uint64_t seed) { dropout_gen_.seed(seed); }
+  /// The options the layer was made with.
+  const MultiHeadAttentionOptions& options() const { return options_; }
+
+ protected:
+  /// Kernel and bias penalties of the four projections.
+  Tensor own_regularization_loss() const override;
+  /// Projects kernels and biases onto their constraints.
+  void apply_own_constraints() override;
+  /// Heads, widths and (unbuilt), for summary().
+  std::string describe() const override;
+
+ private:
+  MultiHeadAttentionOptions options_;
+  Generator init_gen_;
+  Generator dropout_gen_;
+  bool built_ = false;
+  std::int64_t dq_ = 0, dk_ = 0, dv_ = 0;
+  Module query_{"EinsumDense"}, key_{"EinsumDense"}, value_{"EinsumDense"}, output_{"EinsumDense"};
+  std::array<Tensor, 4> kernels_;  // query, key, value, attention_output
+  std::array<Tensor, 4> biases_;   // same order; undefined without use_bias
+};
+
+}  // namespace xgrad::nn

@@ -1,0 +1,6 @@
+#pragma once
+// Umbrella header of the optim layer: optimizers, gradient clipping, learning-rate schedules.
+#include "xgrad/optim/clip.hpp"
+#include "xgrad/optim/optimizer.hpp"
+#include "xgrad/optim/optimizers.hpp"
+#include "xgrad/optim/schedule.hpp"

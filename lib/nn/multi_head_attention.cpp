@@ -1,0 +1,235 @@
+// Keras 3 MultiHeadAttention (spec §3): Q = query·Wq + bq as one GEMM over every position, the fused core in
+// (B', T', N, H) layout (scale 1/√key_dim, masked softmax, dropout on P), then Y = C·Wo + bo contracting (N, Hv).
+#include "xgrad/nn/multi_head_attention.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cmath>
+
+#include "nn/mha_axes.hpp"
+#include "xgrad/autograd/tape.hpp"
+#include "xgrad/ops/attention.hpp"
+#include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/linalg.hpp"
+#include "xgrad/ops/reduction.hpp"
+#include "xgrad/ops/shape.hpp"
+#include "xgrad/tensor/creation.hpp"
+
+namespace xgrad::nn {
+
+namespace {
+
+constexpr const char* kLayer = "MultiHeadAttention";
+
+void require_positive(const char* arg, std::int64_t value) {
+  if (value <= 0) throw ValueError(fmt::format("{}: {} must be a positive integer, got {}", kLayer, arg, value));
+}
+
+// Keras EinsumDense's default kernel: glorot-uniform with fan_in = the contracted extents, fan_out = the produced.
+Tensor glorot_uniform(const Shape& shape, std::int64_t fan_in, DType dtype, Generator& gen) {
+  const double fan_out = static_cast<double>(numel(shape)) / static_cast<double>(fan_in);
+  const double limit = std::sqrt(6.0 / (static_cast<double>(fan_in) + fan_out));
+  return uniform(shape, gen, -limit, limit, dtype);
+}
+
+Shape without_last(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
+
+Shape joined(Shape a, const Shape& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// y = x·W + b contracting the last `contracted` axes of x with the leading ones of an einsum kernel W
+// (in…, out…) and bias (out…): one GEMM on the (positions, in) view.
+// Y = X·W + b  =>  dW = Xᵀ·dY, db = Σ dY, dX = dY·Wᵀ (the matmul and add ops' own backward).
+Tensor einsum_dense(const Tensor& x, const Tensor& kernel, const Tensor& bias, std::int64_t contracted) {
+  const Shape& ks = kernel.shape();
+  const std::int64_t in = numel(Shape(ks.begin(), ks.begin() + contracted));
+  const Shape out(ks.begin() + contracted, ks.end());
+  Tensor y = matmul(reshape(x, {-1, in}), reshape(kernel, {in, numel(out)}));
+  if (bias.defined()) y = add(y, reshape(bias, {numel(out)}));
+  return reshape(y, joined(Shape(x.shape().begin(), x.shape().end() - contracted), out));
+}
+
+void check_input(const char* arg, const Tensor& t, DType dtype) {
+  require_defined(t, kLayer, arg);
+  if (t.dtype() != dtype)
+    throw TypeError(fmt::format("{}: {} of shape {} has dtype {} but the layer's weights are {}; convert it with "
+                                ".to() or set MultiHeadAttentionOptions::dtype",
+                                kLayer, arg, shape_str(t.shape()), dtype_name(t.dtype()), dtype_name(dtype)));
+  if (t.dim() < 3)
+    throw ShapeError(fmt::format("{}: {} must have a batch axis, at least one attention axis and a feature axis, "
+                                 "got shape {}",
+                                 kLayer, arg, shape_str(t.shape())));
+}
+
+}  // namespace
+
+MultiHeadAttention::MultiHeadAttention(MultiHeadAttentionOptions options)
+    : Module("MultiHeadAttention"),
+      options_(std::move(options)),
+      init_gen_(options_.seed),
+      dropout_gen_(options_.seed + 0x9E3779B97F4A7C15ULL) {
+  require_positive("num_heads", options_.num_heads);
+  require_positive("key_dim", options_.key_dim);
+  if (options_.value_dim) require_positive("value_dim", *options_.value_dim);
+  if (!(options_.dropout >= 0.0 && options_.dropout <= 1.0))
+    throw ValueError(fmt::format("{}: dropout must be in [0, 1], got {}", kLayer, options_.dropout));
+  if (options_.output_shape) {
+    if (options_.output_shape->empty())
+      throw ValueError(fmt::format("{}: output_shape must hold at least one positive integer, got ()", kLayer));
+    for (std::int64_t e : *options_.output_shape)
+      if (e <= 0)
+        throw ValueError(fmt::format("{}: output_shape must hold positive integers, got {}", kLayer,
+                                     shape_str(*options_.output_shape)));
+  }
+  if (options_.attention_axes && options_.attention_axes->empty())
+    throw ValueError(fmt::format("{}: attention_axes must name at least one axis, got ()", kLayer));
+  if (!is_floating(options_.dtype))
+    throw TypeError(fmt::format("{}: dtype must be float32 or float64, got {}", kLayer, dtype_name(options_.dtype)));
+  register_module("query", query_);
+  register_module("key", key_);
+  register_module("value", value_);
+  register_module("attention_output", output_);
+}
+
+MultiHeadAttention::MultiHeadAttention(std::int64_t num_heads, std::int64_t key_dim)
+    : MultiHeadAttention(MultiHeadAttentionOptions{.num_heads = num_heads, .key_dim = key_dim}) {}
+
+void MultiHeadAttention::build(const Shape& query_shape, const Shape& value_shape, const Shape& key_shape) {
+  const std::int64_t dq = query_shape.back(), dv = value_shape.back(), dk = key_shape.back();
+  if (built_) {
+    if (dq != dq_ || dk != dk_ || dv != dv_)
+      throw ShapeError(fmt::format("{}: built for feature sizes query {}, key {}, value {}; got query {}, value {}, "
+                                   "key {}",
+                                   kLayer, dq_, dk_, dv_, shape_str(query_shape), shape_str(value_shape),
+                                   shape_str(key_shape)));
+    return;
+  }
+  const std::int64_t N = options_.num_heads, Hk = options_.key_dim, Hv = options_.value_dim.value_or(Hk);
+  const Shape O = options_.output_shape.value_or(Shape{dq});
+  const DType dt = options_.dtype;
+  auto kernel = [&](const Shape& shape, std::int64_t fan_in) {
+    return options_.kernel_initializer ? options_.kernel_initializer(shape, dt, init_gen_)
+                                       : glorot_uniform(shape, fan_in, dt, init_gen_);
+  };
+  auto bias = [&](const Shape& shape) {
+    return options_.bias_initializer ? options_.bias_initializer(shape, dt, init_gen_) : zeros(shape, dt);
+  };
+  auto make = [&](std::size_t i, Module& m, const Shape& kernel_shape, std::int64_t fan_in, const Shape& bias_shape) {
+    kernels_[i] = m.register_parameter("kernel", kernel(kernel_shape, fan_in));
+    if (options_.use_bias) biases_[i] = m.register_parameter("bias", bias(bias_shape));
+  };
+  make(0, query_, {dq, N, Hk}, dq, {N, Hk});
+  make(1, key_, {dk, N, Hk}, dk, {N, Hk});
+  make(2, value_, {dv, N, Hv}, dv, {N, Hv});
+  make(3, output_, joined({N, Hv}, O), N * Hv, O);
+  dq_ = dq, dk_ = dk, dv_ = dv;
+  built_ = true;
+}
+
+AttentionOutputs MultiHeadAttention::forward(const Tensor& query, const Tensor& value, const MultiHeadAttentionCall& call) {
+  clear_activity_losses();
+  const Tensor& key = call.key.defined() ? call.key : value;
+  const DType dt = options_.dtype;
+  check_input("query", query, dt);
+  check_input("value", value, dt);
+  check_input("key", key, dt);
+  if (without_last(key.shape()) != without_last(value.shape()))
+    throw ShapeError(fmt::format("{}: All dimensions of `value` and `key`, except the last one, must be equal. "
+                                 "Received: value_shape={} and key_shape={}",
+                                 kLayer, shape_str(value.shape()), shape_str(key.shape())));
+  if (query.dim() != value.dim())
+    throw ShapeError(fmt::format("{}: query {} and value {} must have the same rank", kLayer, shape_str(query.shape()),
+                                 shape_str(value.shape())));
+  const auto axes = detail::resolve_attention_axes(options_.attention_axes, query.dim());
+  const std::int64_t N = options_.num_heads;
+  const detail::AttentionLayout layout = detail::attention_layout(axes, query.shape(), value.shape(), N);
+  if (call.use_causal_mask && axes.size() != 1)
+    throw ValueError(fmt::format("{}: use_causal_mask needs exactly one attention axis, got attention_axes ({})",
+                                 kLayer, fmt::join(axes, ", ")));
+  build(query.shape(), value.shape(), key.shape());
+
+  // Q = query·Wq + bq, K = key·Wk + bk, V = value·Wv + bv: (B, …, N, H), Keras's einsum-dense layout
+  const Tensor Q = einsum_dense(query, kernels_[0], biases_[0], 1);
+  const Tensor K = einsum_dense(key, kernels_[1], biases_[1], 1);
+  const Tensor V = einsum_dense(value, kernels_[2], biases_[2], 1);
+
+  xgrad::AttentionOptions o;
+  o.scale = 1.0 / std::sqrt(static_cast<double>(options_.key_dim));  // Keras scales Q by this: same up to rounding
+  o.mask = detail::combined_mask({call.attention_mask, call.query_mask, call.value_mask, call.key_mask}, layout,
+                                 query.shape(), value.shape(), key.shape(), dt);
+  o.causal = call.use_causal_mask;
+  o.dropout = options_.dropout;
+  o.training = call.training.value_or(is_training());
+  o.generator = &dropout_gen_;
+  o.return_scores = call.return_attention_scores;
+  const AttentionResult r = attention(detail::to_core(Q, layout, true), detail::to_core(K, layout, false),
+                                      detail::to_core(V, layout, false), o);
+
+  // Y = C·Wo + bo, contracting (N, Hv): C (B, …, N, Hv) → query.shape[:-1] + O
+  const Tensor C = detail::from_core(r.output, layout);
+  AttentionOutputs result{einsum_dense(C, kernels_[3], biases_[3], 2), Tensor()};
+  if (call.return_attention_scores) result.scores = reshape(r.scores, layout.score_shape);
+  if (options_.activity_regularizer)
+    add_activity_loss(div(options_.activity_regularizer(result.output), scalar(double(query.size(0)), dt)));
+  return result;
+}
+
+std::vector<Tensor> MultiHeadAttention::get_weights() const {
+  std::vector<Tensor> out;
+  for (std::size_t i = 0; built_ && i < 4; ++i) {
+    out.push_back(kernels_[i]);
+    if (biases_[i].defined()) out.push_back(biases_[i]);
+  }
+  return out;
+}
+
+void MultiHeadAttention::set_weights(const std::vector<Tensor>& weights) {
+  const std::vector<Tensor> own = get_weights();
+  if (!built_ || weights.size() != own.size())
+    throw ValueError(fmt::format("{}: set_weights expects {} tensors (the layer is {}), got {}", kLayer, own.size(),
+                                 built_ ? "built" : "not built yet: call build() first", weights.size()));
+  for (std::size_t i = 0; i < own.size(); ++i) {
+    if (weights[i].shape() != own[i].shape() || weights[i].dtype() != own[i].dtype())
+      throw ShapeError(fmt::format("{}: set_weights: weight {} must be {} {}, got {} {}", kLayer, i,
+                                   dtype_name(own[i].dtype()), shape_str(own[i].shape()),
+                                   dtype_name(weights[i].dtype()), shape_str(weights[i].shape())));
+    own[i].backend().copy(own[i].raw_data(), weights[i].raw_data(), own[i].numel() * dtype_size(own[i].dtype()));
+  }
+}
+
+Tensor MultiHeadAttention::own_regularization_loss() const {
+  Tensor total;
+  auto add_penalty = [&](const WeightRegularizer& reg, const Tensor& w) {
+    if (!reg || !w.defined()) return;
+    const Tensor p = reg(w);
+    total = total.defined() ? add(total, p) : p;
+  };
+  for (std::size_t i = 0; i < 4; ++i) {
+    add_penalty(options_.kernel_regularizer, kernels_[i]);
+    add_penalty(options_.bias_regularizer, biases_[i]);
+  }
+  return total;
+}
+
+void MultiHeadAttention::apply_own_constraints() {
+  NoGradGuard no_grad;
+  auto project = [](const WeightConstraint& c, const Tensor& w) {
+    if (!c || !w.defined()) return;
+    const Tensor projected = c(w);
+    w.backend().copy(w.raw_data(), projected.raw_data(), w.numel() * dtype_size(w.dtype()));
+  };
+  for (std::size_t i = 0; i < 4; ++i) {
+    project(options_.kernel_constraint, kernels_[i]);
+    project(options_.bias_constraint, biases_[i]);
+  }
+}
+
+std::string MultiHeadAttention::describe() const {
+  return fmt::format("num_heads={}, key_dim={}, value_dim={}{}", options_.num_heads, options_.key_dim,
+                     options_.value_dim.value_or(options_.key_dim), built_ ? "" : " (unbuilt)");
+}
+
+}  // namespace xgrad::nn

@@ -1,0 +1,120 @@
+#include "xgrad/optim/optimizer.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "xgrad/tensor/creation.hpp"
+
+namespace xgrad::optim {
+
+Optimizer::Optimizer(std::string name, std::vector<NamedTensor> params, double lr)
+    : name_(std::move(name)), params_(std::move(params)) {
+  if (params_.empty())
+    throw ValueError(fmt::format("{}: got an empty parameter list; pass model.named_trainable_parameters()", name_));
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const auto& [pname, p] = params_[i];
+    if (!p.defined()) throw ValueError(fmt::format("{}: parameter '{}' is an undefined tensor", name_, pname));
+    if (!is_floating(p.dtype()))
+      throw TypeError(fmt::format("{}: parameter '{}' must be float32 or float64, got {} of shape {}", name_, pname,
+                                  dtype_name(p.dtype()), shape_str(p.shape())));
+    for (std::size_t j = 0; j < i; ++j) {
+      if (params_[j].first == pname)
+        throw ValueError(fmt::format("{}: parameter name '{}' appears twice", name_, pname));
+      if (params_[j].second.is_same(p))
+        throw ValueError(fmt::format("{}: parameters '{}' and '{}' are the same tensor; it would be updated twice",
+                                     name_, params_[j].first, pname));
+    }
+  }
+  set_learning_rate(lr);
+  steps_ = zeros({static_cast<std::int64_t>(params_.size())}, DType::int64);
+}
+
+void Optimizer::require(bool ok, const char* what, const char* range, double value) const {
+  if (!ok) throw ValueError(fmt::format("{}: {} must be {}, got {}", name_, what, range, value));
+}
+
+void Optimizer::set_learning_rate(double lr) {
+  require(lr >= 0.0, "learning rate lr", ">= 0", lr);
+  lr_ = lr;
+}
+
+std::size_t Optimizer::add_buffers(const std::string& kind) {
+  Buffers b{kind, {}};
+  b.tensors.reserve(params_.size());
+  for (const auto& [pname, p] : params_) b.tensors.push_back(zeros(p.shape(), p.dtype(), p.device()));
+  buffers_.push_back(std::move(b));
+  return buffers_.size() - 1;
+}
+
+void Optimizer::step() {
+  std::int64_t* steps = steps_.host_data<std::int64_t>();
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const auto& [pname, p] = params_[i];
+    const Tensor& g = p.impl().grad;  // a reference: no handle copy on the hot path
+    if (!g.defined()) continue;
+    if (g.device() != p.device())
+      throw DeviceError(fmt::format("{}: gradient of parameter '{}' lives on {} but the parameter on {}", name_,
+                                    pname, device_str(g.device()), device_str(p.device())));
+    update(i, p, g, ++steps[i]);
+  }
+}
+
+void Optimizer::zero_grad() {
+  for (auto& [pname, p] : params_) p.zero_grad();
+}
+
+std::vector<NamedTensor> Optimizer::state() const {
+  std::vector<NamedTensor> out;
+  out.emplace_back("step", steps_);
+  for (const auto& b : buffers_)
+    for (std::size_t i = 0; i < params_.size(); ++i) out.emplace_back(b.kind + "." + params_[i].first, b.tensors[i]);
+  return out;
+}
+
+void Optimizer::load_state(const std::vector<NamedTensor>& state) {
+  std::map<std::string, const Tensor*> given;
+  for (const auto& [key, t] : state)
+    if (!given.emplace(key, &t).second)
+      throw ValueError(fmt::format("{}.load_state: key '{}' appears twice", name_, key));
+  const std::vector<NamedTensor> expected = this->state();
+  // Validate everything first: a half-loaded optimizer would silently train from mixed state.
+  for (const auto& [key, dst] : expected) {
+    auto it = given.find(key);
+    if (it == given.end())
+      throw ValueError(fmt::format("{}.load_state: missing key '{}' (shape {})", name_, key, shape_str(dst.shape())));
+    const Tensor& src = *it->second;
+    if (!src.defined()) throw ValueError(fmt::format("{}.load_state: key '{}' is an undefined tensor", name_, key));
+    if (src.shape() != dst.shape())
+      throw ShapeError(fmt::format("{}.load_state: key '{}' has shape {} but the optimizer expects {}", name_, key,
+                                   shape_str(src.shape()), shape_str(dst.shape())));
+    if (src.dtype() != dst.dtype())
+      throw TypeError(fmt::format("{}.load_state: key '{}' is {} {} but the optimizer expects {} {}", name_, key,
+                                  dtype_name(src.dtype()), shape_str(src.shape()), dtype_name(dst.dtype()),
+                                  shape_str(dst.shape())));
+  }
+  if (given.size() != expected.size())
+    for (const auto& [key, t] : given) {
+      bool known = false;
+      for (const auto& e : expected) known = known || e.first == key;
+      if (!known)
+        throw ValueError(fmt::format("{}.load_state: unexpected key '{}' (shape {}); this optimizer's state has "
+                                     "'step' and {} buffer(s) per parameter", name_, key,
+                                     t->defined() ? shape_str(t->shape()) : "undefined", buffers_.size()));
+    }
+  const Tensor step_src = given.at("step")->device() == Device{} ? *given.at("step") : given.at("step")->to(Device{});
+  const std::int64_t* s = step_src.host_data<std::int64_t>();
+  for (std::int64_t i = 0; i < step_src.numel(); ++i)
+    if (s[i] < 0)
+      throw ValueError(fmt::format("{}.load_state: key 'step' holds a negative count {} for parameter '{}'", name_,
+                                   s[i], params_[static_cast<std::size_t>(i)].first));
+
+  for (const auto& [key, dst] : expected) {
+    const Tensor& given_src = *given.at(key);
+    if (given_src.raw_data() == dst.raw_data()) continue;  // loading our own state()
+    const Tensor src = given_src.device() == dst.device() ? given_src : given_src.to(dst.device());
+    dst.backend().copy(dst.raw_data(), src.raw_data(), static_cast<std::size_t>(dst.numel()) * dtype_size(dst.dtype()));
+  }
+}
+
+}  // namespace xgrad::optim
