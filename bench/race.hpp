@@ -39,6 +39,9 @@ void set_blas_threads(int n);
 /// LibTorch 1.13's side of the race (bench/race_libtorch.cpp).
 Result run_libtorch(const Config& cfg);
 
+/// xgrad's side (bench/race_xgrad.cpp): the model of examples/char_lm.
+Result run_xgrad(const Config& cfg);
+
 /// Prints every result, then for each thread count the ratio of each framework to the first one.
 void print(const std::vector<Result>& results);
 

@@ -118,6 +118,9 @@ int main(int argc, char** argv) {
   for (int t : threads) {
     cfg.threads = t;
     if (auto r = race::run_isolated("LibTorch 1.13", [&] { return race::run_libtorch(cfg); })) results.push_back(*r);
+#ifdef XGRAD_RACE_HAS_XGRAD
+    if (auto r = race::run_isolated("xgrad", [&] { return race::run_xgrad(cfg); })) results.push_back(*r);
+#endif
   }
   race::print(results);
   return results.empty() ? 1 : 0;
