@@ -2,18 +2,12 @@
 // takes ~30 s and 1.3 GB of compiler memory to build.
 #include <torch/torch.h>
 
-#include <chrono>
 #include <stdexcept>
 
 #include "race.hpp"
 
 namespace race {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
 
 // Pre-LN block: x + MHA(LN(x)), then x + MLP(LN(x)).
 struct BlockImpl : torch::nn::Module {
@@ -83,31 +77,14 @@ Result run_libtorch(const Config& cfg) {
   auto y = torch::randint(cfg.vocab, {cfg.batch, cfg.context}, torch::kLong);
 
   Result r{"LibTorch 1.13", cfg.threads, n};
-  std::vector<double> step, fwd, bwd, opt;
-  double cpu0 = 0;
-  for (int i = 0; i < cfg.warmup_steps + cfg.steps; ++i) {
-    if (i == cfg.warmup_steps) cpu0 = cpu_time_ms();
-    auto t0 = Clock::now();
-    adam.zero_grad();
-    auto loss = torch::nn::functional::cross_entropy(model->forward(x).reshape({-1, cfg.vocab}), y.reshape({-1}));
-    double t_fwd = ms_since(t0);
-    auto t1 = Clock::now();
-    loss.backward();
-    double t_bwd = ms_since(t1);
-    auto t2 = Clock::now();
-    adam.step();
-    double t_opt = ms_since(t2);
-    double t_step = ms_since(t0);
-    double l = loss.item<double>();
-    if (i == 0) r.first_loss = l;
-    r.last_loss = l;
-    if (i < cfg.warmup_steps) continue;
-    step.push_back(t_step), fwd.push_back(t_fwd), bwd.push_back(t_bwd), opt.push_back(t_opt);
-  }
-  r.cpu_ms = (cpu_time_ms() - cpu0) / cfg.steps;
-  r.step_ms = median(step), r.forward_ms = median(fwd), r.backward_ms = median(bwd), r.optimizer_ms = median(opt);
-  r.tokens_per_s = cfg.batch * cfg.context / (r.step_ms / 1000.0);
-  r.peak_rss_mb = peak_rss_mb();
+  time_steps(
+      cfg, r,
+      [&] {
+        adam.zero_grad();
+        return torch::nn::functional::cross_entropy(model->forward(x).reshape({-1, cfg.vocab}), y.reshape({-1}));
+      },
+      [](torch::Tensor& loss) { loss.backward(); }, [&] { adam.step(); },
+      [](torch::Tensor& loss) { return loss.item<double>(); });
   return r;
 }
 
