@@ -1,5 +1,5 @@
 // char_lm model: the Tiny LM's size, output shape, causality and its errors.
-#ifdef XGRAD_CHAR_LM_TESTS  // defined where examples/CMakeLists.txt links char_lm_model
+#ifdef XGRAD_CHAR_LM_MODEL_TESTS  // defined where examples/CMakeLists.txt builds char_lm_model
 #include <catch2/catch.hpp>
 #include <cmath>
 
