@@ -128,9 +128,11 @@ int main(int argc, char** argv) try {
     step = std::stol(meta.at("step"));
     sched.set_step(step);
     // Rows logged after the checkpoint belong to steps that will be run again: drop them.
-    for (const auto& r : read_metrics_csv(csv_file))
-      if (r.step <= step) rows.push_back(r);
+    if (fs::exists(csv_file))
+      for (const auto& r : read_metrics_csv(csv_file))
+        if (r.step <= step) rows.push_back(r);
     fmt::print("resumed from step {} of {}\n", step, dir.string());
+    std::fflush(stdout);
   }
   MetricsCsv csv(csv_file, /*append=*/false);
   for (const auto& r : rows) csv.write(r);
