@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "attention_testing.hpp"
+#include "testing.hpp"
 #include "fixtures.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/ops/attention.hpp"

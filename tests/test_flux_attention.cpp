@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "attention_testing.hpp"
+#include "testing.hpp"
 #include "xgrad/functional/attention.hpp"
 #include "xgrad/nn/flux_attention.hpp"
 #include "xgrad/ops/elementwise.hpp"

@@ -9,7 +9,7 @@
 #include <limits>
 #include <string>
 
-#include "attention_testing.hpp"
+#include "testing.hpp"
 #include "fixtures.hpp"
 #include "xgrad/functional/attention.hpp"
 #include "xgrad/ops/elementwise.hpp"

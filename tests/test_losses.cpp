@@ -2,6 +2,8 @@
 // by gradcheck elsewhere, and the bad inputs.
 #include <catch2/catch.hpp>
 
+#include "testing.hpp"
+
 #include <cmath>
 
 #include "xgrad/autograd/gradcheck.hpp"
@@ -28,12 +30,7 @@ double log_softmax_at(const std::vector<double>& row, std::size_t c) {
 /// max(-x, 0) + log1p(exp(-|x|)) = log(1 + exp(-x)), by hand.
 double softplus_neg(double x) { return std::max(-x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
 
-void check_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, const std::vector<Tensor>& in) {
-  auto r = gradcheck(fn, in);
-  INFO(r.to_string());
-  CHECK(r.passed);
-  CHECK(r.max_rel_error <= 1e-6);
-}
+using test::check_gradcheck;
 
 }  // namespace
 

@@ -3,7 +3,7 @@
 // differences, and hand-checked masking rules.
 #include <catch2/catch.hpp>
 
-#include "attention_testing.hpp"
+#include "testing.hpp"
 #include "fixtures.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/nn/attention.hpp"

@@ -3,7 +3,7 @@
 // (tools/make_attention_keras_fixtures.py), against finite differences, and hand-checked rules (spec §3).
 #include <catch2/catch.hpp>
 
-#include "attention_testing.hpp"
+#include "testing.hpp"
 #include "fixtures.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/nn/multi_head_attention.hpp"
@@ -131,9 +131,9 @@ TEST_CASE("MultiHeadAttention: weights are built on the first call with Keras na
 }
 
 TEST_CASE("MultiHeadAttention: a padded query row attends nothing and outputs the output bias", "[attention]") {
-  MultiHeadAttention layer(f64({.num_heads = 2, .key_dim = 3, .bias_initializer = [](const Shape& s, DType dt, Generator& g) {
+  MultiHeadAttention layer(f64({.num_heads = 2, .key_dim = 3, .bias_initializer = nn::Initializer([](const Shape& s, DType dt, Generator& g) {
                                   return randn(s, g, dt);
-                                }}));
+                                })}));
   const Tensor q = randn64({1, 3, 4}, 6).detach(), v = randn64({1, 5, 4}, 7).detach();
   const auto r = layer(q, v, {.query_mask = from_vector({1, 0, 1}, {1, 3}), .return_attention_scores = true});
   const Tensor bias = layer.find("attention_output.bias");
@@ -175,7 +175,7 @@ TEST_CASE("MultiHeadAttention: gradcheck of inputs and every weight in every mas
   const Tensor r_scores = randn64({2, 2, 3, 4}, 24).detach();
   MultiHeadAttention layer(f64({.num_heads = 2, .key_dim = 2, .value_dim = 3, .dropout = 0.3,
                                 .output_shape = Shape{2, 2},
-                                .bias_initializer = [](const Shape& s, DType dt, Generator& g) { return randn(s, g, dt); },
+                                .bias_initializer = nn::Initializer([](const Shape& s, DType dt, Generator& g) { return randn(s, g, dt); }),
                                 .seed = 4}));
   layer(q, v, {.key = k});
   Inputs inputs{q, k, v};

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "testing.hpp"
+
 #include "fixtures.hpp"
 #include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/autograd/tape.hpp"
@@ -8,12 +10,6 @@
 
 using namespace xgrad;
 
-// Checks the exception's type and its message (a string for equality, or a Catch matcher).
-#define CHECK_ERROR(expr, type, message) \
-  do {                                   \
-    CHECK_THROWS_AS(expr, type);         \
-    CHECK_THROWS_WITH(expr, message);    \
-  } while (false)
 
 namespace {
 
@@ -33,12 +29,7 @@ void check_matmul_grads(const Shape& a_shape, const Shape& b_shape, bool ta = fa
   CHECK(r.max_rel_error <= 1e-6);
 }
 
-void check_close(const Tensor& t, const nlohmann::json& expected) {
-  const Tensor e = test::fixture_tensor(expected);
-  REQUIRE(t.shape() == e.shape());
-  const auto got = t.to_vector(), want = e.to_vector();
-  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-12).margin(1e-12));
-}
+void check_close(const Tensor& t, const nlohmann::json& expected) { test::check_close(t, test::fixture_tensor(expected)); }
 
 }  // namespace
 

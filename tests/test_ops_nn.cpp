@@ -5,28 +5,21 @@
 #include <cmath>
 
 #include "fixtures.hpp"
+#include "testing.hpp"
 #include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/ops/nn.hpp"
 
 using namespace xgrad;
 using test::fixture_tensor;
+using test::check_close;
+using test::check_gradcheck;
 using test::load_fixture;
+using test::randn64;
 
 namespace {
 
 using Inputs = std::vector<Tensor>;
-
-// Every element of `got` within `tol` (absolute + relative) of the float64 reference `want`.
-void check_close(const Tensor& got, const Tensor& want, double tol) {
-  REQUIRE(got.defined());
-  REQUIRE(got.shape() == want.shape());
-  const auto g = got.to_vector(), w = want.to_vector();
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    INFO("element " << i);
-    CHECK(g[i] == Approx(w[i]).margin(tol).epsilon(tol));
-  }
-}
 
 // Both dtypes: float64 must match torch to rounding, float32 to single precision.
 struct Precision {
@@ -36,18 +29,6 @@ struct Precision {
 const Precision kPrecisions[] = {{DType::float64, 1e-12}, {DType::float32, 2e-5}};
 
 Tensor input(const nlohmann::json& j, DType dtype) { return fixture_tensor(j, dtype).set_requires_grad(); }
-
-void check_gradcheck(const std::function<Tensor(const Inputs&)>& fn, const Inputs& inputs) {
-  const GradcheckReport r = gradcheck(fn, inputs);
-  INFO(r.to_string());
-  CHECK(r.passed);
-  CHECK(r.max_rel_error <= 1e-6);
-}
-
-Tensor randn64(const Shape& shape, std::uint64_t seed, double scale = 1.0) {
-  Generator gen(seed);
-  return randn(shape, gen, DType::float64, 0.0, scale).set_requires_grad();
-}
 
 }  // namespace
 

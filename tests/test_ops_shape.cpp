@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "testing.hpp"
+
 #include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/ops/shape.hpp"
@@ -7,12 +9,6 @@
 
 using namespace xgrad;
 
-// Checks the exception's type and its message (a string for equality, or a Catch matcher).
-#define CHECK_ERROR(expr, type, message) \
-  do {                                   \
-    CHECK_THROWS_AS(expr, type);         \
-    CHECK_THROWS_WITH(expr, message);    \
-  } while (false)
 
 namespace {
 

@@ -111,11 +111,11 @@ void MultiHeadAttention::build(const Shape& query_shape, const Shape& value_shap
   const Shape O = options_.output_shape.value_or(Shape{dq});
   const DType dt = options_.dtype;
   auto kernel = [&](const Shape& shape, std::int64_t fan_in) {
-    return options_.kernel_initializer ? options_.kernel_initializer(shape, dt, init_gen_)
+    return options_.kernel_initializer ? (*options_.kernel_initializer)(shape, dt, init_gen_)
                                        : glorot_uniform(shape, fan_in, dt, init_gen_);
   };
   auto bias = [&](const Shape& shape) {
-    return options_.bias_initializer ? options_.bias_initializer(shape, dt, init_gen_) : zeros(shape, dt);
+    return options_.bias_initializer ? (*options_.bias_initializer)(shape, dt, init_gen_) : zeros(shape, dt);
   };
   auto make = [&](std::size_t i, Module& m, const Shape& kernel_shape, std::int64_t fan_in, const Shape& bias_shape) {
     kernels_[i] = m.register_parameter("kernel", kernel(kernel_shape, fan_in));
@@ -202,7 +202,7 @@ void MultiHeadAttention::set_weights(const std::vector<Tensor>& weights) {
 
 Tensor MultiHeadAttention::own_regularization_loss() const {
   Tensor total;
-  auto add_penalty = [&](const WeightRegularizer& reg, const Tensor& w) {
+  auto add_penalty = [&](const Regularizer& reg, const Tensor& w) {
     if (!reg || !w.defined()) return;
     const Tensor p = reg(w);
     total = total.defined() ? add(total, p) : p;
@@ -216,10 +216,8 @@ Tensor MultiHeadAttention::own_regularization_loss() const {
 
 void MultiHeadAttention::apply_own_constraints() {
   NoGradGuard no_grad;
-  auto project = [](const WeightConstraint& c, const Tensor& w) {
-    if (!c || !w.defined()) return;
-    const Tensor projected = c(w);
-    w.backend().copy(w.raw_data(), projected.raw_data(), w.numel() * dtype_size(w.dtype()));
+  auto project = [](const Constraint& c, const Tensor& w) {
+    if (c && w.defined()) c.apply_(w);
   };
   for (std::size_t i = 0; i < 4; ++i) {
     project(options_.kernel_constraint, kernels_[i]);

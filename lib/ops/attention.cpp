@@ -80,22 +80,25 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
   Backend& be = q.backend();
   const DType dt = q.dtype();
   Tensor out = Tensor::empty({d.B, d.T, d.N, d.Dv}, dt, q.device());
-  Tensor weights = Tensor::empty(scores_shape, dt, q.device());  // P, before dropout
+  const Tensor& b = o.bias;
+  const bool recording = needs_recording({&q, &k, &v, &b});
+  // P, before dropout; only materialised when returned or needed backward (else it lives in kernel scratch)
+  Tensor weights = o.return_scores || recording ? Tensor::empty(scores_shape, dt, q.device()) : Tensor();
   Tensor drop;                                                     // D / (1 - r), drawn once, reused backward
   if (dropping) {
     drop = Tensor::empty(scores_shape, dt, q.device());
     if (o.dropout < 1.0) be.nn().dropout_mask(dt, drop.raw_data(), drop.numel(), o.dropout, *o.generator);
     else drop.fill_(0.0);  // rate 1 drops everything
   }
-  const bool empty = out.numel() == 0 || weights.numel() == 0;
+  const bool empty = out.numel() == 0 || d.T * d.S == 0;
   if (empty) {  // no positions on some axis: nothing to attend, the output is zeros
     out.fill_(0.0);
-    weights.fill_(0.0);
+    if (weights.defined()) weights.fill_(0.0);
   } else {
     Tensor scratch = Tensor::empty({d.T * d.S}, dt, q.device());
     be.attention().forward(dt, d, q.raw_data(), k.raw_data(), v.raw_data(), o.scale, bias, mask, o.causal,
-                           dropping ? drop.raw_data() : nullptr, weights.raw_data(), out.raw_data(),
-                           scratch.raw_data());
+                           dropping ? drop.raw_data() : nullptr, weights.defined() ? weights.raw_data() : nullptr,
+                           out.raw_data(), scratch.raw_data());
   }
 
   const bool after = o.scores_after_dropout && dropping;
@@ -107,8 +110,7 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
       be.nn().apply_mask(dt, weights.raw_data(), drop.raw_data(), result.scores.raw_data(), weights.numel());
     }
   }
-  const Tensor& b = o.bias;
-  if (empty || !needs_recording({&q, &k, &v, &b})) return result;
+  if (empty || !recording) return result;
 
   // What the backward needs: Q only for dK, K only for dQ, V only to reach the logits, plus P and D.
   const bool logits = q.requires_grad() || k.requires_grad() || (b.defined() && b.requires_grad());
@@ -116,6 +118,7 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
   const Tensor sp = weights.detach(), sd = drop;
   const Shape bias_shape = b.defined() ? b.shape() : Shape{};
   const double scale = o.scale;
+  const bool causal = o.causal;
   // One backward serves both cotangents: dO of the output (dweights null) or dP of the returned scores.
   auto backward = [=](BackwardContext& ctx, bool of_scores) {
     const Tensor& g = ctx.grad_output();
@@ -126,7 +129,7 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
     Tensor dlogits = ctx.needs_grad(3) ? Tensor::empty(scores_shape, dt, g.device()) : Tensor();
     Tensor scratch = Tensor::empty({2 * d.T * d.S}, dt, g.device());
     auto ptr = [](const Tensor& t) -> const void* { return t.defined() ? t.raw_data() : nullptr; };
-    g.backend().attention().backward(dt, d, ptr(sq), ptr(sk), ptr(sv), sp.raw_data(), ptr(sd), scale,
+    g.backend().attention().backward(dt, d, ptr(sq), ptr(sk), ptr(sv), sp.raw_data(), ptr(sd), scale, causal,
                                      of_scores ? nullptr : g.raw_data(), of_scores ? g.raw_data() : nullptr, after,
                                      dq, dk, dv, dlogits.defined() ? dlogits.raw_data() : nullptr, scratch.raw_data());
     // Z = scale·Q·Kᵀ + bias  =>  dbias = dZ summed over the axes the bias was broadcast along

@@ -30,8 +30,12 @@ Tensor add(const Tensor& a, const Tensor& b) {
   if (needs_recording({&a, &b}))
     record("add", {&a, &b}, out, [as = a.shape(), bs = b.shape()](BackwardContext& ctx) {
       // out = a + b  =>  da += dout ; db += dout   (summed over broadcast axes)
-      if (ctx.needs_grad(0)) ctx.accumulate(0, sum_to(ctx.grad_output(), as));
+      // b first: a takes dout itself, moved rather than copied when its shape is dout's.
       if (ctx.needs_grad(1)) ctx.accumulate(1, sum_to(ctx.grad_output(), bs));
+      if (ctx.needs_grad(0)) {
+        Tensor da = sum_to(ctx.take_grad_output(), as);  // the taken dout dies here: da may own it alone
+        ctx.accumulate(0, std::move(da));
+      }
     });
   return out;
 }
@@ -40,9 +44,12 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward("sub", BinaryOp::sub, a, b);
   if (needs_recording({&a, &b}))
     record("sub", {&a, &b}, out, [as = a.shape(), bs = b.shape()](BackwardContext& ctx) {
-      // out = a - b  =>  da += dout ; db -= dout
-      if (ctx.needs_grad(0)) ctx.accumulate(0, sum_to(ctx.grad_output(), as));
+      // out = a - b  =>  da += dout ; db -= dout   (b first: a takes dout itself, see add)
       if (ctx.needs_grad(1)) ctx.accumulate(1, neg(sum_to(ctx.grad_output(), bs)));
+      if (ctx.needs_grad(0)) {
+        Tensor da = sum_to(ctx.take_grad_output(), as);  // the taken dout dies here: da may own it alone
+        ctx.accumulate(0, std::move(da));
+      }
     });
   return out;
 }

@@ -126,9 +126,12 @@ Tensor reshape(const Tensor& a, const Shape& shape) {
   impl->dtype = a.dtype();
   Tensor out(std::move(impl));
   if (needs_recording({&a})) {
-    // out = a viewed as another shape  =>  da += dout viewed as a's shape
-    record("reshape", {&a}, out,
-           [in = a.shape()](BackwardContext& ctx) { ctx.accumulate(0, reshape(ctx.grad_output(), in)); });
+    // out = a viewed as another shape  =>  da += dout viewed as a's shape; dout is taken (not copied) and
+    // its view handed on alone, so accumulate can move it in
+    record("reshape", {&a}, out, [in = a.shape()](BackwardContext& ctx) {
+      Tensor da = reshape(ctx.take_grad_output(), in);
+      ctx.accumulate(0, std::move(da));
+    });
   }
   return out;
 }

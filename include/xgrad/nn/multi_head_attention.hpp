@@ -9,17 +9,13 @@
 #include <vector>
 
 #include "xgrad/nn/attention.hpp"
+#include "xgrad/nn/constraints.hpp"
+#include "xgrad/nn/initializers.hpp"
+#include "xgrad/nn/regularizers.hpp"
 #include "xgrad/nn/module.hpp"
 #include "xgrad/tensor/generator.hpp"
 
 namespace xgrad::nn {
-
-/// Draws a weight of the given shape and dtype (an nn::Initializer converts to it).
-using WeightInitializer = std::function<Tensor(const Shape&, DType, Generator&)>;
-/// A penalty on a tensor, added to regularization_loss() (an nn::Regularizer converts to it).
-using WeightRegularizer = std::function<Tensor(const Tensor&)>;
-/// A projection of a weight, applied by apply_constraints() (an nn::Constraint converts to it).
-using WeightConstraint = std::function<Tensor(const Tensor&)>;
 
 /// Keras MultiHeadAttention's constructor arguments (sliding_window, use_gate, flash_attention are out of scope).
 struct MultiHeadAttentionOptions {
@@ -30,13 +26,13 @@ struct MultiHeadAttentionOptions {
   bool use_bias = true;                              ///< whether the four projections have biases
   std::optional<Shape> output_shape = {};                 ///< trailing output axes O (positive); unset: query's last dim
   std::optional<std::vector<std::int64_t>> attention_axes = {};  ///< axes attended over; unset: all but batch and features
-  WeightInitializer kernel_initializer = {};              ///< unset: glorot-uniform, fans = contracted / produced axes
-  WeightInitializer bias_initializer = {};                ///< unset: zeros
-  WeightRegularizer kernel_regularizer = {};              ///< penalty on each kernel
-  WeightRegularizer bias_regularizer = {};                ///< penalty on each bias
-  WeightRegularizer activity_regularizer = {};            ///< penalty on the output, divided by the batch size
-  WeightConstraint kernel_constraint = {};                ///< projection of each kernel in apply_constraints()
-  WeightConstraint bias_constraint = {};                  ///< projection of each bias
+  std::optional<Initializer> kernel_initializer = {};  ///< Keras name or callable; unset: glorot-uniform, fans = contracted / produced axes
+  std::optional<Initializer> bias_initializer = {};    ///< Keras name or callable; unset: zeros
+  Regularizer kernel_regularizer = {};                 ///< penalty on each kernel
+  Regularizer bias_regularizer = {};                   ///< penalty on each bias
+  Regularizer activity_regularizer = {};               ///< penalty on the output, divided by the batch size
+  Constraint kernel_constraint = {};                   ///< projection of each kernel in apply_constraints()
+  Constraint bias_constraint = {};                     ///< projection of each bias
   std::uint64_t seed = 0;                            ///< seed of the initializers and of dropout
   DType dtype = DType::float32;                      ///< dtype of the weights (and of accepted inputs)
 };

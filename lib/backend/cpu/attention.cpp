@@ -32,48 +32,109 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     cblas_dgemm(CblasRowMajor, fa, fb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-// One row of logits z (length S) in place: add the bias, replace blocked logits by -inf (blocked: s >= limit,
-// a zero keep-mask entry, or a -inf logit), then softmax with the maximum of the unblocked logits subtracted.
-// Blocked weights come out exactly 0 (exp(-inf) = 0); a row with nothing unblocked is all 0, never NaN.
-template <class T, class M>
-void masked_softmax_row(T* __restrict z, int64_t S, int64_t limit, const T* bias, int64_t bias_step, const M* mask,
-                        int64_t mask_step) {
+// Σ of a batch's lanes (xsimd 8's hadd trips -Wuninitialized inside GCC 12's AVX-512 headers for double).
+template <class Batch, class T = typename Batch::value_type>
+T lane_sum(const Batch& acc) {
+  alignas(64) T lanes[Batch::size];
+  acc.store_aligned(lanes);
+  T sum = T(0);
+  for (std::size_t l = 0; l < Batch::size; ++l) sum += lanes[l];
+  return sum;
+}
+
+// max, Σ and Σ a·b over n elements with xsimd batches (GCC vectorises none of these reductions without
+// -ffast-math).
+template <class T>
+T row_max(const T* x, int64_t n) {
+  using Batch = xsimd::batch<T>;
+  constexpr int64_t W = Batch::size;
   T m = kNegInf<T>;
-  if (bias || mask || limit < S) {
-    for (int64_t s = 0; s < S; ++s) {
-      const T x = bias ? z[s] + bias[s * bias_step] : z[s];
-      const bool blocked = s >= limit || (mask && mask[s * mask_step] == M(0));
-      z[s] = blocked ? kNegInf<T> : x;
-      m = std::max(m, z[s]);
-    }
-  } else {  // nothing to add or block: a plain maximum the compiler vectorises
-    for (int64_t s = 0; s < S; ++s) m = std::max(m, z[s]);
+  int64_t s = 0;
+  if (n >= W) {
+    Batch acc = Batch::load_unaligned(x);
+    for (s = W; s + W <= n; s += W) acc = xsimd::max(acc, Batch::load_unaligned(x + s));
+    alignas(64) T lanes[W];  // xsimd 8 has no horizontal max
+    acc.store_aligned(lanes);
+    m = *std::max_element(lanes, lanes + W);
   }
-  if (m == kNegInf<T>) {  // nothing may be attended: zero weights (torch would give NaN)
-    std::fill(z, z + S, T(0));
-    return;
-  }
+  for (; s < n; ++s) m = std::max(m, x[s]);
+  return m;
+}
+
+template <class T>
+T row_dot(const T* a, const T* b, int64_t n) {
   using Batch = xsimd::batch<T>;
   constexpr int64_t W = Batch::size;
   Batch acc(T(0));
   int64_t s = 0;
-  for (; s + W <= S; s += W) {
+  for (; s + W <= n; s += W) acc = xsimd::fma(Batch::load_unaligned(a + s), Batch::load_unaligned(b + s), acc);
+  T sum = lane_sum(acc);
+  for (; s < n; ++s) sum += a[s] * b[s];
+  return sum;
+}
+
+// z[0, n) = softmax(z[0, n)) given its maximum m (finite), vectorised exp; z[n, S) = 0 exactly.
+template <class T>
+void softmax_prefix(T* __restrict z, int64_t n, int64_t S, T m) {
+  using Batch = xsimd::batch<T>;
+  constexpr int64_t W = Batch::size;
+  Batch acc(T(0));
+  int64_t s = 0;
+  for (; s + W <= n; s += W) {
     const Batch e = xsimd::exp(Batch::load_unaligned(z + s) - m);
     e.store_unaligned(z + s);
     acc += e;
   }
-  alignas(64) T lanes[W];
-  acc.store_aligned(lanes);
-  T sum = T(0);
-  for (int64_t l = 0; l < W; ++l) sum += lanes[l];
-  for (; s < S; ++s) sum += (z[s] = std::exp(z[s] - m));
+  T sum = lane_sum(acc);
+  for (; s < n; ++s) sum += (z[s] = std::exp(z[s] - m));
   const T inv = T(1) / sum;
-  for (s = 0; s < S; ++s) z[s] *= inv;
+  for (s = 0; s < n; ++s) z[s] *= inv;
+  std::fill(z + n, z + S, T(0));
+}
+
+// One row of logits z in place: add the bias, replace blocked logits by -inf (blocked: s >= limit, a zero
+// keep-mask entry, or a -inf logit), then softmax with the maximum of the unblocked logits subtracted.
+// Blocked weights come out exactly 0 (exp(-inf) = 0), written up to `end`; a row with nothing unblocked is all
+// 0, never NaN. Only the prefix [0, limit) is read, so a causal row costs just its allowed columns.
+template <class T, class M>
+void masked_softmax_row(T* __restrict z, int64_t end, int64_t limit, const T* bias, int64_t bias_step, const M* mask,
+                        int64_t mask_step) {
+  int64_t n = limit;
+  T m;
+  if (bias || mask) {
+    m = kNegInf<T>;
+    for (int64_t s = 0; s < limit; ++s) {
+      const T x = bias ? z[s] + bias[s * bias_step] : z[s];
+      z[s] = mask && mask[s * mask_step] == M(0) ? kNegInf<T> : x;
+      m = std::max(m, z[s]);
+    }
+  } else {
+    m = row_max(z, n);
+  }
+  if (m == kNegInf<T>) n = 0;  // nothing may be attended: zero weights (torch would give NaN)
+  softmax_prefix(z, n, end, m);
 }
 
 template <class T>
 const T* at(const ScoreOperand& op, int64_t b, int64_t n, int64_t t) {
   return static_cast<const T*>(op.data) + b * op.strides[0] + n * op.strides[1] + t * op.strides[2];
+}
+
+// Query rows are processed in blocks [t0, t1) that see keys [0, key_end): all of S in general, and only up to
+// the diagonal when causal, where every later key is blocked — the GEMMs then skip about half the work.
+constexpr int64_t kCausalBlock = 16;
+
+struct RowBlock {
+  int64_t t0, t1, key_end;
+};
+
+template <class Fn>
+void for_each_block(const AttentionDims& d, bool causal, Fn&& fn) {
+  const int64_t step = causal ? kCausalBlock : d.T;
+  for (int64_t t0 = 0; t0 < d.T; t0 += step) {
+    const int64_t t1 = std::min(t0 + step, d.T);
+    fn(RowBlock{t0, t1, causal ? std::min(t1, d.S) : d.S});
+  }
 }
 
 template <class T, class M>
@@ -85,79 +146,98 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
       const T* qh = q + b * d.T * ldk + n * d.Dk;
       const T* kh = k + b * d.S * ldk + n * d.Dk;
       const T* vh = v + b * d.S * ldv + n * d.Dv;
-      T* w = weights + (b * d.N + n) * TS;
-      // Z = scale * Q·Kᵀ  (T, S)
-      gemm<T>(false, true, d.T, d.S, d.Dk, scale, qh, ldk, kh, ldk, T(0), w, d.S);
-      for (int64_t t = 0; t < d.T; ++t)  // P = masked_softmax(Z + bias)
-        masked_softmax_row<T, M>(w + t * d.S, d.S, causal ? std::min(t + 1, d.S) : d.S,
-                                 bias.data ? at<T>(bias, b, n, t) : nullptr, bias.strides[3],
-                                 mask.data ? at<M>(mask, b, n, t) : nullptr, mask.strides[3]);
-      const T* p = w;
-      if (drop) {  // P' = P ⊙ D, kept aside: the returned weights are P
-        const T* dm = drop + (b * d.N + n) * TS;
-        for (int64_t i = 0; i < TS; ++i) scratch[i] = w[i] * dm[i];
-        p = scratch;
-      }
-      // O = P'·V  (T, Dv), written straight into the (B, T, N, Dv) output
-      gemm<T>(false, false, d.T, d.Dv, d.S, T(1), p, d.S, vh, ldv, T(0), out + b * d.T * ldv + n * d.Dv, ldv);
+      T* oh = out + b * d.T * ldv + n * d.Dv;
+      // Without returned weights P lives only in the scratch block, which stays hot in cache.
+      T* w = weights ? weights + (b * d.N + n) * TS : scratch;
+      const T* dm = drop ? drop + (b * d.N + n) * TS : nullptr;
+      for_each_block(d, causal, [&](const RowBlock& r) {
+        const int64_t rows = r.t1 - r.t0, ke = r.key_end;
+        T* wb = w + r.t0 * d.S;
+        // Z = scale * Q·Kᵀ  (rows, key_end)
+        gemm<T>(false, true, rows, ke, d.Dk, scale, qh + r.t0 * ldk, ldk, kh, ldk, T(0), wb, d.S);
+        for (int64_t t = r.t0; t < r.t1; ++t)  // P = masked_softmax(Z + bias)
+          // Kept weights are zeroed to S; scratch only up to the block's key_end, all the P·V product reads.
+          masked_softmax_row<T, M>(w + t * d.S, weights ? d.S : ke, causal ? std::min(t + 1, d.S) : d.S,
+                                   bias.data ? at<T>(bias, b, n, t) : nullptr, bias.strides[3],
+                                   mask.data ? at<M>(mask, b, n, t) : nullptr, mask.strides[3]);
+        const T* p = wb;
+        if (dm) {  // P' = P ⊙ D: in place when P is not returned, else kept aside in the scratch block
+          T* pd = weights ? scratch + r.t0 * d.S : wb;
+          const T* db = dm + r.t0 * d.S;
+          for (int64_t i = 0; i < rows * d.S; ++i) pd[i] = wb[i] * db[i];
+          p = pd;
+        }
+        // O = P'·V  (rows, Dv), written straight into the (B, T, N, Dv) output
+        gemm<T>(false, false, rows, d.Dv, ke, T(1), p, d.S, vh, ldv, T(0), oh + r.t0 * ldv, ldv);
+      });
     }
 }
 
 template <class T>
 void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, const T* weights, const T* drop,
-                    T scale, const T* dout, const T* dweights, bool after_dropout, T* dq, T* dk, T* dv, T* dlogits,
-                    T* scratch) {
+                    T scale, bool causal, const T* dout, const T* dweights, bool after_dropout, T* dq, T* dk, T* dv,
+                    T* dlogits, T* scratch) {
   const int64_t ldk = d.N * d.Dk, ldv = d.N * d.Dv, TS = d.T * d.S;
   const bool need_logits = dq || dk || dlogits;
-  T* dp = scratch;        // dP (T, S)
-  T* tmp = scratch + TS;  // P' for dV, then dZ when dlogits is not wanted
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t n = 0; n < d.N; ++n) {
       const int64_t bn = (b * d.N + n) * TS;
-      const T* qh = q + b * d.T * ldk + n * d.Dk;
-      const T* kh = k + b * d.S * ldk + n * d.Dk;
-      const T* vh = v + b * d.S * ldv + n * d.Dv;
+      const T* qh = q ? q + b * d.T * ldk + n * d.Dk : nullptr;
+      const T* kh = k ? k + b * d.S * ldk + n * d.Dk : nullptr;
+      const T* vh = v ? v + b * d.S * ldv + n * d.Dv : nullptr;
       const T* doh = dout ? dout + b * d.T * ldv + n * d.Dv : nullptr;
-      const T* p = weights + bn;
-      const T* dm = drop ? drop + bn : nullptr;
-      // O = P'·V  =>  dV += P'ᵀ·dO
-      if (dv && doh) {
-        const T* pd = p;
-        if (dm) {
-          for (int64_t i = 0; i < TS; ++i) tmp[i] = p[i] * dm[i];
-          pd = tmp;
+      T* dqh = dq ? dq + b * d.T * ldk + n * d.Dk : nullptr;
+      T* dkh = dk ? dk + b * d.S * ldk + n * d.Dk : nullptr;
+      T* dvh = dv ? dv + b * d.S * ldv + n * d.Dv : nullptr;
+      const T* p_all = weights + bn;
+      const T* dm_all = drop ? drop + bn : nullptr;
+      for_each_block(d, causal, [&](const RowBlock& r) {
+        const int64_t rows = r.t1 - r.t0, ke = r.key_end, len = rows * d.S;
+        const T* p = p_all + r.t0 * d.S;
+        const T* dm = dm_all ? dm_all + r.t0 * d.S : nullptr;
+        T* dp = scratch;        // dP (rows, S)
+        T* tmp = scratch + TS;  // P' for dV, then dZ when dlogits is not wanted
+        // O = P'·V  =>  dV += P'ᵀ·dO
+        if (dvh && doh) {
+          const T* pd = p;
+          if (dm) {
+            for (int64_t i = 0; i < len; ++i) tmp[i] = p[i] * dm[i];
+            pd = tmp;
+          }
+          gemm<T>(true, false, ke, d.Dv, rows, T(1), pd, d.S, doh + r.t0 * ldv, ldv, T(1), dvh, ldv);
         }
-        gemm<T>(true, false, d.S, d.Dv, d.T, T(1), pd, d.S, doh, ldv, T(1), dv + b * d.S * ldv + n * d.Dv, ldv);
-      }
-      if (!need_logits) continue;
-      //          =>  dP' = dO·Vᵀ ;  P' = P ⊙ D  =>  dP = dP' ⊙ D  (+ the returned weights' own gradient)
-      if (doh) {
-        gemm<T>(false, true, d.T, d.S, d.Dv, T(1), doh, ldv, vh, ldv, T(0), dp, d.S);
-        if (dm)
-          for (int64_t i = 0; i < TS; ++i) dp[i] *= dm[i];
-      } else {
-        std::fill(dp, dp + TS, T(0));
-      }
-      if (dweights) {
-        const T* g = dweights + bn;
-        if (after_dropout && dm)
-          for (int64_t i = 0; i < TS; ++i) dp[i] += g[i] * dm[i];
-        else
-          for (int64_t i = 0; i < TS; ++i) dp[i] += g[i];
-      }
-      // P = softmax(Z) per row  =>  dZ = P ⊙ (dP - Σ_s dP·P); blocked entries (P = 0) get 0
-      T* dz = dlogits ? dlogits + bn : tmp;
-      for (int64_t t = 0; t < d.T; ++t) {
-        const T* pr = p + t * d.S;
-        const T* gr = dp + t * d.S;
-        T dot = T(0);
-        for (int64_t s = 0; s < d.S; ++s) dot += pr[s] * gr[s];
-        T* zr = dz + t * d.S;
-        for (int64_t s = 0; s < d.S; ++s) zr[s] = pr[s] * (gr[s] - dot);
-      }
-      // Z = scale * Q·Kᵀ  =>  dQ += scale * dZ·K ;  dK += scale * dZᵀ·Q
-      if (dq) gemm<T>(false, false, d.T, d.Dk, d.S, scale, dz, d.S, kh, ldk, T(1), dq + b * d.T * ldk + n * d.Dk, ldk);
-      if (dk) gemm<T>(true, false, d.S, d.Dk, d.T, scale, dz, d.S, qh, ldk, T(1), dk + b * d.S * ldk + n * d.Dk, ldk);
+        if (!need_logits) return;
+        //          =>  dP' = dO·Vᵀ ;  P' = P ⊙ D  =>  dP = dP' ⊙ D  (+ the returned weights' own gradient)
+        // Columns from key_end on are never read: their P is 0, so their dZ is 0 whatever dP is.
+        if (doh) {
+          gemm<T>(false, true, rows, ke, d.Dv, T(1), doh + r.t0 * ldv, ldv, vh, ldv, T(0), dp, d.S);
+          if (dm)
+            for (int64_t i = 0; i < len; ++i) dp[i] *= dm[i];
+        } else {
+          std::fill(dp, dp + len, T(0));
+        }
+        if (dweights) {
+          const T* g = dweights + bn + r.t0 * d.S;
+          if (after_dropout && dm)
+            for (int64_t i = 0; i < len; ++i) dp[i] += g[i] * dm[i];
+          else
+            for (int64_t i = 0; i < len; ++i) dp[i] += g[i];
+        }
+        // P = softmax(Z) per row  =>  dZ = P ⊙ (dP - Σ_s dP·P); blocked entries (P = 0) get 0
+        T* dz = dlogits ? dlogits + bn + r.t0 * d.S : tmp;
+        for (int64_t t = r.t0; t < r.t1; ++t) {
+          const int64_t i = (t - r.t0) * d.S, lim = causal ? std::min(t + 1, d.S) : d.S;
+          const T* pr = p + i;
+          const T* gr = dp + i;
+          T* zr = dz + i;
+          const T dot = row_dot(pr, gr, lim);
+          for (int64_t s = 0; s < lim; ++s) zr[s] = pr[s] * (gr[s] - dot);
+          std::fill(zr + lim, zr + (dlogits ? d.S : ke), T(0));  // the dQ, dK products read up to key_end
+        }
+        // Z = scale * Q·Kᵀ  =>  dQ += scale * dZ·K ;  dK += scale * dZᵀ·Q
+        if (dqh) gemm<T>(false, false, rows, d.Dk, ke, scale, dz, d.S, kh, ldk, T(1), dqh + r.t0 * ldk, ldk);
+        if (dkh) gemm<T>(true, false, ke, d.Dk, rows, scale, dz, d.S, qh + r.t0 * ldk, ldk, T(1), dkh, ldk);
+      });
     }
 }
 
@@ -186,14 +266,14 @@ class CpuAttentionKernels final : public AttentionKernels {
   }
 
   void backward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v, const void* weights,
-                const void* dropout_mask, double scale, const void* dout, const void* dweights,
+                const void* dropout_mask, double scale, bool causal, const void* dout, const void* dweights,
                 bool dweights_after_dropout, void* dq, void* dk, void* dv, void* dlogits,
                 void* scratch) const override {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
       backward_typed<T>(d, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
                         static_cast<const T*>(weights), static_cast<const T*>(dropout_mask), T(scale),
-                        static_cast<const T*>(dout), static_cast<const T*>(dweights), dweights_after_dropout,
+                        causal, static_cast<const T*>(dout), static_cast<const T*>(dweights), dweights_after_dropout,
                         static_cast<T*>(dq), static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(dlogits),
                         static_cast<T*>(scratch));
     });

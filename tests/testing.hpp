@@ -1,5 +1,5 @@
 #pragma once
-// Helpers shared by the attention tests (core, Attention, MultiHeadAttention).
+// Helpers shared by the tests: closeness to a reference, the gradcheck protocol, typed-error checks.
 #include <catch2/catch.hpp>
 
 #include <functional>
@@ -7,6 +7,13 @@
 
 #include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/tensor/creation.hpp"
+
+// Checks the exception's type and its message (a string for equality, or a Catch matcher).
+#define CHECK_ERROR(expr, type, message) \
+  do {                                   \
+    CHECK_THROWS_AS(expr, type);         \
+    CHECK_THROWS_WITH(expr, message);    \
+  } while (false)
 
 namespace xgrad::test {
 

@@ -1,0 +1,112 @@
+// The attention core's fast paths against its general one: causal attention computed over query blocks
+// that stop at the diagonal (lengths beyond one block, T != S, vector tails) must equal the same scores
+// blocked by an explicit lower-triangular keep-mask; inference (no weights kept) must equal recording.
+#include <catch2/catch.hpp>
+
+#include "testing.hpp"
+#include "xgrad/autograd/tape.hpp"
+#include "xgrad/ops/attention.hpp"
+#include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/reduction.hpp"
+
+using namespace xgrad;
+using test::check_close;
+using test::check_gradcheck;
+using test::randn64;
+
+namespace {
+
+// keep[t, s] = 1 when s <= t: the causal rule written out, for the general masked path.
+Tensor causal_keep(std::int64_t T, std::int64_t S) {
+  Tensor keep = zeros({T, S}, DType::int64);
+  for (std::int64_t t = 0; t < T; ++t)
+    for (std::int64_t s = 0; s <= t && s < S; ++s) keep.set({t, s}, 1);
+  return keep;
+}
+
+}  // namespace
+
+TEST_CASE("attention: causal over many query blocks equals an explicit lower-triangular keep-mask, values and "
+          "gradients",
+          "[attention]") {
+  struct Lengths {
+    std::int64_t T, S;
+  };
+  for (const DType dt : {DType::float64, DType::float32})
+    for (const Lengths l : {Lengths{37, 37}, Lengths{37, 20}, Lengths{20, 45}, Lengths{64, 64}}) {
+      INFO("T=" << l.T << " S=" << l.S << " dtype " << (dt == DType::float64 ? "float64" : "float32"));
+      const double tol = dt == DType::float64 ? 1e-12 : 1e-5;
+      const Tensor r = randn64({2, l.T, 3, 2}, 5).detach().to(dt);
+      Tensor grads[2][4];
+      Tensor outs[2], scores[2];
+      for (int path = 0; path < 2; ++path) {  // 0: causal flag, 1: explicit keep-mask
+        Tensor q = randn64({2, l.T, 3, 4}, 1).detach().to(dt).set_requires_grad();
+        Tensor k = randn64({2, l.S, 3, 4}, 2).detach().to(dt).set_requires_grad();
+        Tensor v = randn64({2, l.S, 3, 2}, 3).detach().to(dt).set_requires_grad();
+        Tensor bias = randn64({1, 3, l.T, l.S}, 4).detach().to(dt).set_requires_grad();
+        AttentionOptions o;
+        o.scale = 0.7;
+        o.bias = bias;
+        o.return_scores = true;
+        if (path == 0) o.causal = true;
+        else o.mask = causal_keep(l.T, l.S);
+        const AttentionResult res = attention(q, k, v, o);
+        (sum(res.output * r) + sum(res.scores * res.scores)).backward();
+        outs[path] = res.output;
+        scores[path] = res.scores;
+        const Tensor* leaves[4] = {&q, &k, &v, &bias};
+        for (int i = 0; i < 4; ++i) grads[path][i] = leaves[i]->grad();
+      }
+      check_close(outs[0], outs[1], tol);
+      check_close(scores[0], scores[1], tol);
+      for (int i = 0; i < 4; ++i) {
+        INFO("gradient of input " << i);
+        check_close(grads[0][i], grads[1][i], tol);
+      }
+    }
+}
+
+TEST_CASE("attention: gradcheck of causal attention spanning several query blocks, with bias and dropout",
+          "[attention]") {
+  const Tensor q = randn64({1, 35, 1, 2}, 61), k = randn64({1, 35, 1, 2}, 62), v = randn64({1, 35, 1, 2}, 63);
+  const Tensor bias = randn64({1, 1, 35, 35}, 64, 0.5);
+  const Tensor r1 = randn64({1, 35, 1, 2}, 65).detach(), r2 = randn64({1, 1, 35, 35}, 66).detach();
+  check_gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        Generator gen(3);
+        AttentionOptions o;
+        o.causal = true;
+        o.bias = in[3];
+        o.dropout = 0.3;
+        o.training = true;
+        o.generator = &gen;
+        o.return_scores = true;
+        o.scores_after_dropout = true;
+        const AttentionResult res = attention(in[0], in[1], in[2], o);
+        return sum(res.output * r1) + sum(res.scores * r2);
+      },
+      {q, k, v, bias});
+}
+
+TEST_CASE("attention: inference, which keeps no weights, gives exactly the recording path's output", "[attention]") {
+  for (const bool causal : {false, true}) {
+    INFO((causal ? "causal" : "unmasked") << ", dropout active");
+    const Tensor q = randn64({2, 21, 2, 3}, 71), k = randn64({2, 21, 2, 3}, 72), v = randn64({2, 21, 2, 3}, 73);
+    auto run = [&] {
+      Generator gen(11);
+      AttentionOptions o;
+      o.causal = causal;
+      o.dropout = 0.25;
+      o.training = true;
+      o.generator = &gen;
+      return attention(q, k, v, o).output;
+    };
+    const Tensor recorded = run();
+    Tensor inferred;
+    {
+      NoGradGuard no_grad;
+      inferred = run();
+    }
+    check_close(inferred, recorded, 0.0);
+  }
+}
