@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake g++ make xtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libopenblas-dev
-          catch2 libfmt-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev)
+          catch2 libfmt-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev zlib1g-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,41 @@
+#include "options.hpp"
+
+#include <CLI/CLI.hpp>
+
+namespace char_lm {
+
+int parse_options(int argc, const char* const* argv, Options& o) {
+  CLI::App app{"Train a character-level Transformer language model on CPU with xgrad"};
+  const auto positive = CLI::PositiveNumber;
+  app.add_option("--layers", o.layers, "Transformer blocks")->check(positive)->capture_default_str();
+  app.add_option("--d-model", o.d_model, "embedding width")->check(positive)->capture_default_str();
+  app.add_option("--heads", o.heads, "attention heads (must divide --d-model)")->check(positive)->capture_default_str();
+  app.add_option("--context", o.context, "tokens per training window")->check(positive)->capture_default_str();
+  app.add_option("--batch", o.batch, "windows per step")->check(positive)->capture_default_str();
+  app.add_option("--steps", o.steps, "optimizer steps in total")->check(positive)->capture_default_str();
+  app.add_option("--lr", o.lr, "peak learning rate")->check(positive)->capture_default_str();
+  app.add_option("--warmup", o.warmup, "linear warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--dropout", o.dropout, "dropout probability")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of initialisation and batch sampling")->capture_default_str();
+  app.add_option("--threads", o.threads, "OpenBLAS threads")->check(positive)->capture_default_str();
+  app.add_option("--data", o.data, "UTF-8 text file, plain or gzip (default: the shipped Jargon File)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--checkpoint-dir", o.checkpoint_dir, "where checkpoints, metrics.csv and loss.svg go")
+      ->capture_default_str();
+  app.add_flag("--resume", o.resume, "continue from the latest checkpoint in --checkpoint-dir");
+  app.add_option("--eval-every", o.eval_every, "steps between validation evaluations")->check(positive)->capture_default_str();
+  app.add_option("--checkpoint-every", o.checkpoint_every, "steps between checkpoints")->check(positive)->capture_default_str();
+  app.add_flag("!--no-progress", o.progress, "plain log lines even on a terminal");
+  try {
+    app.parse(argc, argv);
+    if (o.d_model % o.heads != 0)
+      throw CLI::ValidationError("--heads", "--heads " + std::to_string(o.heads) + " does not divide --d-model " +
+                                                std::to_string(o.d_model));
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? -1 : rc;  // -1: help was printed, the caller exits successfully without training
+  }
+  return 0;
+}
+
+}  // namespace char_lm

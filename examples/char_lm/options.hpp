@@ -1,0 +1,34 @@
+#pragma once
+// The char_lm command line (CLI11): model shape, training schedule, data and checkpoints.
+#include <string>
+#include <vector>
+
+namespace char_lm {
+
+/// Everything a training run is configured by; defaults give the Tiny LM of docs/benchmarks.md.
+struct Options {
+  int layers = 2;            ///< Transformer blocks
+  int d_model = 128;         ///< embedding width
+  int heads = 4;             ///< attention heads (must divide d_model)
+  int context = 64;          ///< tokens per training window
+  int batch = 32;            ///< windows per step
+  long steps = 2000;         ///< optimizer steps in total (a resumed run continues up to this)
+  double lr = 3e-4;          ///< peak learning rate
+  long warmup = 100;         ///< linear warm-up steps before the peak
+  double dropout = 0.0;      ///< dropout probability in the blocks
+  unsigned long seed = 1234; ///< seeds initialisation and batch sampling
+  int threads = 1;           ///< OpenBLAS threads
+  std::string data;          ///< UTF-8 text, plain or .gz; empty: the shipped Jargon File
+  std::string checkpoint_dir = "char_lm_run";  ///< checkpoints, metrics.csv and loss.svg go here
+  bool resume = false;       ///< continue from the latest checkpoint in checkpoint_dir
+  long eval_every = 100;     ///< steps between validation-loss evaluations
+  long checkpoint_every = 500;  ///< steps between checkpoints
+  bool progress = true;      ///< a progress bar when stderr is a terminal
+};
+
+/// Parses argv into Options. Returns 0 to train, -1 after printing --help (exit successfully), or a
+/// positive exit code after CLI11 printed the error; inconsistent values (heads not dividing
+/// d_model, a non-positive size) are errors too.
+int parse_options(int argc, const char* const* argv, Options& opt);
+
+}  // namespace char_lm

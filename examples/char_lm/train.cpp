@@ -1,0 +1,191 @@
+// char_lm: train a character-level Transformer language model on CPU with xgrad.
+//   ./build/examples/char_lm --steps 2000 --checkpoint-dir run1      # the Jargon File by default
+//   ./build/examples/char_lm --checkpoint-dir run1 --steps 4000 --resume
+// Leaves run1/metrics.csv, run1/loss.svg and run1/{model,optimizer}.safetensors.
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "corpus.hpp"
+#include "metrics.hpp"
+#include "model.hpp"
+#include "options.hpp"
+#include "progress.hpp"
+#include "vocab.hpp"
+#include "xgrad/autograd/tape.hpp"
+#include "xgrad/io/checkpoint.hpp"
+#include "xgrad/io/safetensors.hpp"
+#include "xgrad/ops/nn.hpp"
+#include "xgrad/ops/shape.hpp"
+#include "xgrad/optim/clip.hpp"
+#include "xgrad/optim/optimizers.hpp"
+#include "xgrad/optim/schedule.hpp"
+#include "xgrad/tensor/creation.hpp"
+
+extern "C" void openblas_set_num_threads(int);
+
+using namespace char_lm;
+using xgrad::Tensor;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kValFraction = 0.1, kClipNorm = 1.0;
+constexpr int kEvalBatches = 8;
+
+// Mean cross-entropy (nats/char) of the next-token predictions of a batch.
+Tensor batch_loss(TinyLM& model, const Batch& b, std::int64_t batch, std::int64_t context) {
+  const Tensor logits = model.forward(xgrad::index_tensor(b.inputs, {batch, context}));
+  return xgrad::cross_entropy(xgrad::reshape(logits, {batch * context, model.config().vocab}),
+                              xgrad::index_tensor(b.targets, {batch * context}));
+}
+
+// Validation loss over a fixed set of windows spread evenly over the validation text, so every
+// evaluation (and a resumed run's) measures the same thing.
+double validation_loss(TinyLM& model, const BatchSampler& val, std::int64_t batch, std::int64_t context) {
+  xgrad::NoGradGuard no_grad;
+  model.eval();
+  const std::size_t n = std::size_t(kEvalBatches * batch);
+  double total = 0;
+  for (int k = 0; k < kEvalBatches; ++k) {
+    std::vector<std::size_t> starts(static_cast<std::size_t>(batch));
+    for (std::size_t i = 0; i < starts.size(); ++i)
+      starts[i] = (std::size_t(k) * starts.size() + i) * (val.windows() - 1) / (n - 1);
+    total += batch_loss(model, val.at(starts), batch, context).item();
+  }
+  model.train();
+  return total / kEvalBatches;
+}
+
+// The batch of step `step` depends only on (seed, step): a resumed run draws exactly the batches the
+// uninterrupted run would have.
+xgrad::Generator step_generator(std::uint64_t seed, long step) { return xgrad::Generator(seed * 1000003u + std::uint64_t(step)); }
+
+// Samples `n` characters after `prompt` from softmax(logits / temperature).
+std::string sample_text(TinyLM& model, const Vocab& vocab, std::vector<std::int32_t> ids, int n, double temperature,
+                        xgrad::Generator& gen) {
+  xgrad::NoGradGuard no_grad;
+  model.eval();
+  const std::size_t ctx = std::size_t(model.config().context), prompt = ids.size();
+  for (int k = 0; k < n; ++k) {
+    const std::size_t T = std::min(ids.size(), ctx);
+    std::vector<std::int64_t> window(ids.end() - std::ptrdiff_t(T), ids.end());
+    const Tensor logits = model.forward(xgrad::index_tensor(window, {1, std::int64_t(T)}));
+    const float* last = logits.data<float>() + (T - 1) * std::size_t(model.config().vocab);
+    std::vector<double> p(std::size_t(model.config().vocab));
+    double mx = -INFINITY, sum = 0;
+    for (std::size_t v = 0; v < p.size(); ++v) mx = std::max(mx, double(last[v]) / temperature);
+    for (std::size_t v = 0; v < p.size(); ++v) sum += p[v] = std::exp(double(last[v]) / temperature - mx);
+    double u = gen.uniform() * sum;
+    std::size_t pick = 0;
+    while (pick + 1 < p.size() && (u -= p[pick]) > 0) ++pick;
+    ids.push_back(std::int32_t(pick));
+  }
+  model.train();
+  return vocab.decode({ids.begin() + std::ptrdiff_t(prompt), ids.end()});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  Options o;
+  if (int rc = parse_options(argc, argv, o)) return rc < 0 ? 0 : rc;
+  openblas_set_num_threads(o.threads);
+
+  const std::string data_path = o.data.empty() ? default_corpus_path() : o.data;
+  const std::string text = read_text(data_path);
+  const Vocab vocab = Vocab::from_text(text);
+  const Split split = split_tokens(vocab.encode(text), kValFraction, std::size_t(o.context));
+  const double unigram = unigram_entropy(split.train, vocab.size());
+  fmt::print("corpus {}: {} characters, vocabulary {}, train {} / validation {}\n", data_path,
+             split.train.size() + split.val.size(), vocab.size(), split.train.size(), split.val.size());
+  fmt::print("baselines (nats/char): uniform {:.3f}, unigram {:.3f}\n", std::log(double(vocab.size())), unigram);
+
+  TinyLM model({.vocab = std::int64_t(vocab.size()), .context = o.context, .d_model = o.d_model, .heads = o.heads,
+                .layers = o.layers, .d_ff = 4 * std::int64_t(o.d_model), .dropout = o.dropout, .seed = o.seed});
+  fmt::print("model: {} parameters ({} layers, d_model {}, {} heads, context {})\n", model.num_parameters(), o.layers,
+             o.d_model, o.heads, o.context);
+  std::fflush(stdout);  // before the progress output on stderr
+  xgrad::optim::Adam opt(model.named_trainable_parameters(), {.lr = o.lr});
+  xgrad::optim::LRScheduler sched(opt, xgrad::optim::warmup_cosine_lr(o.lr, std::min(o.warmup, o.steps), o.steps, o.lr / 10));
+
+  const fs::path dir(o.checkpoint_dir);
+  fs::create_directories(dir);
+  const std::string model_file = dir / "model.safetensors", optim_file = dir / "optimizer.safetensors",
+                    csv_file = dir / "metrics.csv", svg_file = dir / "loss.svg";
+  const std::string vocab_utf8 = utf8_encode(vocab.code_points());
+  long step = 0;
+  std::vector<MetricsRow> rows;
+  if (o.resume) {
+    const auto meta = xgrad::load_safetensors_metadata(optim_file);
+    if (meta.count("vocab") == 0 || meta.at("vocab") != vocab_utf8)
+      throw xgrad::ValueError(fmt::format("--resume: the checkpoint in {} was trained on another vocabulary", dir.string()));
+    xgrad::io::load(model, model_file);
+    opt.load_state(xgrad::load_safetensors(optim_file));
+    step = std::stol(meta.at("step"));
+    sched.set_step(step);
+    // Rows logged after the checkpoint belong to steps that will be run again: drop them.
+    if (fs::exists(csv_file))
+      for (const auto& r : read_metrics_csv(csv_file))
+        if (r.step <= step) rows.push_back(r);
+    fmt::print("resumed from step {} of {}\n", step, dir.string());
+    std::fflush(stdout);
+  }
+  MetricsCsv csv(csv_file, /*append=*/false);
+  for (const auto& r : rows) csv.write(r);
+  const std::vector<ReferenceLine> refs{{unigram, fmt::format("unigram {:.2f}", unigram)}};
+  const std::string title = fmt::format("char_lm: {} layers, d_model {}, {} on {}", o.layers, o.d_model,
+                                        fmt::format("{:.3g} M params", double(model.num_parameters()) / 1e6),
+                                        fs::path(data_path).filename().string());
+
+  const BatchSampler train(split.train, std::size_t(o.batch), std::size_t(o.context)),
+      val(split.val, std::size_t(o.batch), std::size_t(o.context));
+  Progress progress(stderr, o.steps, step, 50, o.progress && isatty(fileno(stderr)));
+  const double tokens_per_step = double(o.batch) * double(o.context);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto t_prev = t0;
+  const double elapsed0 = rows.empty() ? 0.0 : rows.back().elapsed_s;
+  const long first_step = step;
+  while (step < o.steps) {
+    const double lr = opt.learning_rate();
+    auto gen = step_generator(o.seed, step);
+    model.seed_dropout(o.seed ^ (std::uint64_t(step) << 20));
+    opt.zero_grad();
+    Tensor loss = batch_loss(model, train.sample(gen), o.batch, o.context);
+    loss.backward();
+    xgrad::optim::clip_grad_norm(model.named_trainable_parameters(), kClipNorm);
+    opt.step();
+    sched.step();
+    ++step;
+
+    const auto now = std::chrono::steady_clock::now();
+    MetricsRow row{step, loss.item(), NAN, lr, tokens_per_step / std::chrono::duration<double>(now - t_prev).count(),
+                   elapsed0 + std::chrono::duration<double>(now - t0).count()};
+    t_prev = now;
+    progress.update(step, row.train_loss, tokens_per_step * double(step - first_step));
+    if (step % o.eval_every == 0 || step == o.steps) {
+      row.val_loss = validation_loss(model, val, o.batch, o.context);
+      progress.note(fmt::format("step {}: train {:.4f}, validation {:.4f} nats/char", step, row.train_loss, row.val_loss));
+    }
+    csv.write(row);
+    rows.push_back(row);
+    if (!std::isnan(row.val_loss)) write_file_atomic(svg_file, loss_curve_svg(rows, title, refs));
+    if (step % o.checkpoint_every == 0 || step == o.steps) {
+      xgrad::io::save(model, model_file);
+      xgrad::save_safetensors(optim_file, opt.state(), {{"step", std::to_string(step)}, {"vocab", vocab_utf8}});
+      progress.note(fmt::format("checkpoint: step {} -> {}", step, dir.string()));
+    }
+  }
+  progress.finish();
+
+  xgrad::Generator gen(o.seed + 1);
+  const std::vector<std::int32_t> prompt(split.val.begin(), split.val.begin() + std::min<std::ptrdiff_t>(o.context, 32));
+  fmt::print("--- sample (temperature 0.8) ---\n{}{}\n", vocab.decode(prompt), sample_text(model, vocab, prompt, 400, 0.8, gen));
+  return 0;
+} catch (const std::exception& e) {
+  fmt::print(stderr, "char_lm: {}\n", e.what());
+  return 1;
+}

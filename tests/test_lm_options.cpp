@@ -1,0 +1,63 @@
+// char_lm command line: defaults, every flag, and rejected values.
+#ifdef XGRAD_CHAR_LM_TESTS  // defined where examples/CMakeLists.txt links char_lm_support
+#include <catch2/catch.hpp>
+#include <vector>
+
+#include "char_lm/options.hpp"
+
+using namespace char_lm;
+
+namespace {
+int parse(std::vector<const char*> args, Options& o) {
+  args.insert(args.begin(), "char_lm");
+  return parse_options(int(args.size()), args.data(), o);
+}
+}  // namespace
+
+TEST_CASE("parse_options: no flags give the Tiny LM defaults", "[lm]") {
+  Options o;
+  REQUIRE(parse({}, o) == 0);
+  CHECK(o.layers == 2);
+  CHECK(o.d_model == 128);
+  CHECK(o.heads == 4);
+  CHECK(o.context == 64);
+  CHECK(o.batch == 32);
+  CHECK(o.lr == 3e-4);
+  CHECK(o.dropout == 0.0);
+  CHECK(!o.resume);
+}
+
+TEST_CASE("parse_options: every flag reaches its field", "[lm]") {
+  Options o;
+  REQUIRE(parse({"--layers", "3", "--d-model", "96", "--heads", "6", "--context", "32", "--batch", "8", "--steps",
+                 "10", "--lr", "1e-3", "--warmup", "5", "--dropout", "0.1", "--seed", "9", "--threads", "2",
+                 "--checkpoint-dir", "/tmp/run", "--resume", "--eval-every", "7", "--checkpoint-every", "11",
+                 "--no-progress"},
+                o) == 0);
+  CHECK(o.layers == 3);
+  CHECK(o.d_model == 96);
+  CHECK(o.heads == 6);
+  CHECK(o.context == 32);
+  CHECK(o.batch == 8);
+  CHECK(o.steps == 10);
+  CHECK(o.lr == 1e-3);
+  CHECK(o.warmup == 5);
+  CHECK(o.dropout == 0.1);
+  CHECK(o.seed == 9);
+  CHECK(o.threads == 2);
+  CHECK(o.checkpoint_dir == "/tmp/run");
+  CHECK(o.resume);
+  CHECK(o.eval_every == 7);
+  CHECK(o.checkpoint_every == 11);
+  CHECK(!o.progress);
+}
+
+TEST_CASE("parse_options: inconsistent or out-of-range values are errors", "[lm]") {
+  Options o;
+  CHECK(parse({"--heads", "5"}, o) > 0);  // 5 does not divide 128
+  CHECK(parse({"--batch", "0"}, o) > 0);
+  CHECK(parse({"--dropout", "1.5"}, o) > 0);
+  CHECK(parse({"--data", "/nonexistent/file.txt"}, o) > 0);
+  CHECK(parse({"--no-such-flag"}, o) > 0);
+}
+#endif
