@@ -26,6 +26,8 @@ int parse_options(int argc, const char* const* argv, Options& o) {
   app.add_option("--eval-every", o.eval_every, "steps between validation evaluations")->check(positive)->capture_default_str();
   app.add_option("--checkpoint-every", o.checkpoint_every, "steps between checkpoints")->check(positive)->capture_default_str();
   app.add_flag("!--no-progress", o.progress, "plain log lines even on a terminal");
+  app.add_option("--stop-after", o.stop_after, "stop after this step as if interrupted (to test --resume)")
+      ->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
     if (o.d_model % o.heads != 0)

@@ -23,6 +23,7 @@ struct Options {
   bool resume = false;       ///< continue from the latest checkpoint in checkpoint_dir
   long eval_every = 100;     ///< steps between validation-loss evaluations
   long checkpoint_every = 500;  ///< steps between checkpoints
+  long stop_after = 0;       ///< stop after this step as if interrupted (0: never); tests --resume
   bool progress = true;      ///< a progress bar when stderr is a terminal
 };
 

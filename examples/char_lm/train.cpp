@@ -178,6 +178,11 @@ int main(int argc, char** argv) try {
       xgrad::save_safetensors(optim_file, opt.state(), {{"step", std::to_string(step)}, {"vocab", vocab_utf8}});
       progress.note(fmt::format("checkpoint: step {} -> {}", step, dir.string()));
     }
+    if (o.stop_after > 0 && step >= o.stop_after) {
+      progress.finish();
+      fmt::print("stopped after step {} (--stop-after); continue with --resume\n", step);
+      return 0;
+    }
   }
   progress.finish();
 
