@@ -1,8 +1,8 @@
-# --resume continues exactly: a run interrupted after step 10 (last checkpoint at step 8) and resumed
+# --resume continues exactly (dropout included): a run interrupted after step 10 (last checkpoint at step 8) and resumed
 # must end with a model byte-identical to an uninterrupted run's, and log the same losses.
 # Run with cmake -P -DCHAR_LM=<binary> -DWORK_DIR=<scratch dir>.
 set(args --steps 12 --checkpoint-every 4 --eval-every 4 --threads 1 --batch 4 --context 16
-         --d-model 32 --heads 2 --layers 1 --warmup 3 --no-progress)
+         --d-model 32 --heads 2 --layers 1 --warmup 3 --dropout 0.1 --no-progress)
 file(REMOVE_RECURSE ${WORK_DIR})
 function(run)
   execute_process(COMMAND ${CHAR_LM} ${args} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
