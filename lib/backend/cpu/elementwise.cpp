@@ -14,6 +14,7 @@
 #pragma GCC diagnostic pop
 
 #include <algorithm>
+#include <vector>
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.hpp"
@@ -185,7 +186,9 @@ void unary_backward_impl(UnaryOp op, const T* grad, const T* saved, T* gin, std:
       return;
     // y = x/2 (1 + t), t = tanh(u), u = k (x + c x^3) => dx = g * ((1 + t)/2 + x/2 (1 - t^2) k (1 + 3c x^2))
     case UnaryOp::gelu_tanh: {
-      std::vector<T> t(static_cast<std::size_t>(n));
+      // 64-byte aligned like every tensor: xtensor computes a misaligned head with scalar tanh and the
+      // rest with SIMD tanh, so a heap-dependent alignment would make results depend on memory layout.
+      std::vector<T, xsimd::aligned_allocator<T, 64>> t(static_cast<std::size_t>(n));
       auto tv = xt::adapt(t.data(), t.size(), xt::no_ownership(), std::array<std::size_t, 1>{t.size()});
       xt::noalias(tv) = xt::tanh(T(kSqrt2OverPi) * (s + T(kGeluCubic) * s * s * s));
       for (std::int64_t i = 0; i < n; ++i) {
