@@ -1,9 +1,10 @@
-// xgrad's side of the Tiny LM race: the model of examples/char_lm, timed exactly as race_libtorch.cpp
-// times LibTorch's (same phases, same fixed random batch shape, Adam lr 3e-4).
+// xgrad's side of the Tiny LM race: nn::TransformerLM with the Tiny LM sizes (the model of
+// examples/char_lm), timed exactly as race_libtorch.cpp times LibTorch's (same phases, same fixed random
+// batch shape, Adam lr 3e-4).
 #include <stdexcept>
 
-#include "char_lm/model.hpp"
 #include "race.hpp"
+#include "xgrad/nn/transformer.hpp"
 #include "xgrad/ops/nn.hpp"
 #include "xgrad/ops/shape.hpp"
 #include "xgrad/optim/optimizers.hpp"
@@ -13,9 +14,12 @@ namespace race {
 
 Result run_xgrad(const Config& cfg) {
   set_blas_threads(cfg.threads);
-
-  char_lm::TinyLM model({.vocab = cfg.vocab, .context = cfg.context, .d_model = cfg.d_model, .heads = cfg.heads,
-                         .layers = cfg.layers, .d_ff = cfg.d_ff, .dropout = 0.0, .seed = 0});
+  if (cfg.d_ff % cfg.d_model != 0)
+    throw std::runtime_error("xgrad Tiny LM: d_ff " + std::to_string(cfg.d_ff) + " must be a multiple of d_model " +
+                             std::to_string(cfg.d_model));
+  xgrad::nn::TransformerLM model({.vocab_size = cfg.vocab, .context_length = cfg.context, .d_model = cfg.d_model,
+                                  .num_heads = cfg.heads, .num_layers = cfg.layers, .mlp_ratio = cfg.d_ff / cfg.d_model,
+                                  .dropout = 0.0, .seed = 0});
   const long n = long(model.num_parameters());
   if (n != 421697 && cfg.d_model == 128 && cfg.layers == 2 && cfg.vocab == 65)
     throw std::runtime_error("xgrad Tiny LM has " + std::to_string(n) + " parameters, expected 421,697");

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "char_lm/options.hpp"
+#include "xgrad/nn/transformer.hpp"
 
 using namespace char_lm;
 
@@ -59,5 +60,26 @@ TEST_CASE("parse_options: inconsistent or out-of-range values are errors", "[lm]
   CHECK(parse({"--dropout", "1.5"}, o) > 0);
   CHECK(parse({"--data", "/nonexistent/file.txt"}, o) > 0);
   CHECK(parse({"--no-such-flag"}, o) > 0);
+}
+TEST_CASE("model_options: the model flags reach nn::TransformerLM; the defaults are the 421,697-parameter Tiny LM",
+          "[lm]") {
+  Options o;
+  REQUIRE(parse({"--layers", "3", "--d-model", "96", "--heads", "6", "--context", "32", "--dropout", "0.1", "--seed",
+                 "9"},
+                o) == 0);
+  const auto m = model_options(o, 70);
+  CHECK(m.vocab_size == 70);
+  CHECK(m.num_layers == 3);
+  CHECK(m.d_model == 96);
+  CHECK(m.num_heads == 6);
+  CHECK(m.context_length == 32);
+  CHECK(m.mlp_ratio == 4);
+  CHECK(m.dropout == 0.1);
+  CHECK(m.seed == 9);
+  // The defaults with the race's 65-character vocabulary are the model bench/race times against LibTorch
+  // (its parameter count is derived by hand in tests/test_nn_transformer.cpp).
+  Options d;
+  REQUIRE(parse({}, d) == 0);
+  CHECK(xgrad::nn::TransformerLM(model_options(d, 65)).num_parameters() == 421697);
 }
 #endif

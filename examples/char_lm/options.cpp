@@ -40,4 +40,9 @@ int parse_options(int argc, const char* const* argv, Options& o) {
   return 0;
 }
 
+xgrad::nn::TransformerLMOptions model_options(const Options& o, std::int64_t vocab_size) {
+  return {.vocab_size = vocab_size, .context_length = o.context, .d_model = o.d_model, .num_heads = o.heads,
+          .num_layers = o.layers, .mlp_ratio = 4, .dropout = o.dropout, .seed = o.seed};
+}
+
 }  // namespace char_lm

@@ -1,7 +1,10 @@
 #pragma once
 // The char_lm command line (CLI11): model shape, training schedule, data and checkpoints.
+#include <cstdint>
 #include <string>
 #include <vector>
+
+#include "xgrad/nn/transformer.hpp"
 
 namespace char_lm {
 
@@ -31,5 +34,9 @@ struct Options {
 /// positive exit code after CLI11 printed the error; inconsistent values (heads not dividing
 /// d_model, a non-positive size) are errors too.
 int parse_options(int argc, const char* const* argv, Options& opt);
+
+/// The nn::TransformerLM that `opt` describes over a vocabulary of `vocab_size` characters (MLP width
+/// 4 * d_model, dropout and seed from the flags).
+xgrad::nn::TransformerLMOptions model_options(const Options& opt, std::int64_t vocab_size);
 
 }  // namespace char_lm

@@ -11,13 +11,13 @@
 
 #include "corpus.hpp"
 #include "metrics.hpp"
-#include "model.hpp"
 #include "options.hpp"
 #include "progress.hpp"
 #include "vocab.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/io/checkpoint.hpp"
 #include "xgrad/io/safetensors.hpp"
+#include "xgrad/nn/transformer.hpp"
 #include "xgrad/ops/nn.hpp"
 #include "xgrad/ops/shape.hpp"
 #include "xgrad/optim/clip.hpp"
@@ -29,6 +29,7 @@ extern "C" void openblas_set_num_threads(int);
 
 using namespace char_lm;
 using xgrad::Tensor;
+using xgrad::nn::TransformerLM;
 namespace fs = std::filesystem;
 
 namespace {
@@ -37,15 +38,15 @@ constexpr double kValFraction = 0.1, kClipNorm = 1.0;
 constexpr int kEvalBatches = 8;
 
 // Mean cross-entropy (nats/char) of the next-token predictions of a batch.
-Tensor batch_loss(TinyLM& model, const Batch& b, std::int64_t batch, std::int64_t context) {
+Tensor batch_loss(TransformerLM& model, const Batch& b, std::int64_t batch, std::int64_t context) {
   const Tensor logits = model.forward(xgrad::index_tensor(b.inputs, {batch, context}));
-  return xgrad::cross_entropy(xgrad::reshape(logits, {batch * context, model.config().vocab}),
+  return xgrad::cross_entropy(xgrad::reshape(logits, {batch * context, model.options().vocab_size}),
                               xgrad::index_tensor(b.targets, {batch * context}));
 }
 
 // Validation loss over a fixed set of windows spread evenly over the validation text, so every
 // evaluation (and a resumed run's) measures the same thing.
-double validation_loss(TinyLM& model, const BatchSampler& val, std::int64_t batch, std::int64_t context) {
+double validation_loss(TransformerLM& model, const BatchSampler& val, std::int64_t batch, std::int64_t context) {
   xgrad::NoGradGuard no_grad;
   model.eval();
   const std::size_t n = std::size_t(kEvalBatches * batch);
@@ -64,28 +65,13 @@ double validation_loss(TinyLM& model, const BatchSampler& val, std::int64_t batc
 // uninterrupted run would have.
 xgrad::Generator step_generator(std::uint64_t seed, long step) { return xgrad::Generator(seed * 1000003u + std::uint64_t(step)); }
 
-// Samples `n` characters after `prompt` from softmax(logits / temperature).
-std::string sample_text(TinyLM& model, const Vocab& vocab, std::vector<std::int32_t> ids, int n, double temperature,
-                        xgrad::Generator& gen) {
-  xgrad::NoGradGuard no_grad;
-  model.eval();
-  const std::size_t ctx = std::size_t(model.config().context), prompt = ids.size();
-  for (int k = 0; k < n; ++k) {
-    const std::size_t T = std::min(ids.size(), ctx);
-    std::vector<std::int64_t> window(ids.end() - std::ptrdiff_t(T), ids.end());
-    const Tensor logits = model.forward(xgrad::index_tensor(window, {1, std::int64_t(T)}));
-    const float* last = logits.data<float>() + (T - 1) * std::size_t(model.config().vocab);
-    std::vector<double> p(std::size_t(model.config().vocab));
-    double mx = -INFINITY, sum = 0;
-    for (std::size_t v = 0; v < p.size(); ++v) mx = std::max(mx, double(last[v]) / temperature);
-    for (std::size_t v = 0; v < p.size(); ++v) sum += p[v] = std::exp(double(last[v]) / temperature - mx);
-    double u = gen.uniform() * sum;
-    std::size_t pick = 0;
-    while (pick + 1 < p.size() && (u -= p[pick]) > 0) ++pick;
-    ids.push_back(std::int32_t(pick));
-  }
-  model.train();
-  return vocab.decode({ids.begin() + std::ptrdiff_t(prompt), ids.end()});
+// `n` characters after `prompt`, drawn from softmax(logits / temperature) through the key/value cache.
+std::string sample_text(TransformerLM& model, const Vocab& vocab, const std::vector<std::int32_t>& prompt, int n,
+                        double temperature, xgrad::Generator& gen) {
+  const Tensor ids = model.generate(xgrad::index_tensor({prompt.begin(), prompt.end()}, {1, std::int64_t(prompt.size())}),
+                                    n, temperature, gen, /*use_cache=*/true);
+  const std::int64_t* p = ids.data<std::int64_t>();
+  return vocab.decode({p + prompt.size(), p + ids.numel()});
 }
 
 }  // namespace
@@ -104,8 +90,7 @@ int main(int argc, char** argv) try {
              split.train.size() + split.val.size(), vocab.size(), split.train.size(), split.val.size());
   fmt::print("baselines (nats/char): uniform {:.3f}, unigram {:.3f}\n", std::log(double(vocab.size())), unigram);
 
-  TinyLM model({.vocab = std::int64_t(vocab.size()), .context = o.context, .d_model = o.d_model, .heads = o.heads,
-                .layers = o.layers, .d_ff = 4 * std::int64_t(o.d_model), .dropout = o.dropout, .seed = o.seed});
+  TransformerLM model(model_options(o, std::int64_t(vocab.size())));
   fmt::print("model: {} parameters ({} layers, d_model {}, {} heads, context {})\n", model.num_parameters(), o.layers,
              o.d_model, o.heads, o.context);
   std::fflush(stdout);  // before the progress output on stderr
@@ -152,7 +137,7 @@ int main(int argc, char** argv) try {
   while (step < o.steps) {
     const double lr = opt.learning_rate();
     auto gen = step_generator(o.seed, step);
-    model.seed_dropout(o.seed ^ (std::uint64_t(step) << 20));
+    model.reseed(o.seed ^ (std::uint64_t(step) << 20));
     opt.zero_grad();
     Tensor loss = batch_loss(model, train.sample(gen), o.batch, o.context);
     loss.backward();
