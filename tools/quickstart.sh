@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # From a fresh clone to a trained model: installs missing Debian packages, builds the examples in
 # Release mode and trains the character-level Transformer language model (examples/char_lm) on its
-# default data, the Jargon File shipped in examples/data/. About 2.5 minutes of training on 2 cores.
+# default data, the Jargon File shipped in examples/data/. About 3 minutes of training on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
