@@ -189,13 +189,16 @@ void Tensor::backward(const BackwardOptions& options) const {
     throw ShapeError(fmt::format("backward: gradient {} {} does not match output {} {}", dtype_name(seed.dtype()),
                                  shape_str(seed.shape()), dtype_name(self.dtype), shape_str(self.shape)));
   }
+  // A gradient the caller passed may be kept and reused by the caller, so it is copied before anything
+  // accumulates into it; the implied ones() seed is ours and is moved in.
+  auto own_seed = [&] { return options.grad.defined() ? seed.clone() : std::move(seed); };
   NoGradGuard no_grad;
   if (is_leaf()) {  // a leaf's gradient with respect to itself
     Tensor own = grad();
     if (own.defined())
       own.backend().accumulate(own.dtype(), own.raw_data(), seed.raw_data(), own.numel());
     else
-      impl().grad = seed.clone();
+      impl().grad = own_seed();
     return;
   }
   if (!has_live_node(self))
@@ -205,7 +208,7 @@ void Tensor::backward(const BackwardOptions& options) const {
   Engine engine;
   const auto start = static_cast<std::size_t>(self.node);
   engine.node_grads.resize(start + 1);
-  engine.node_grads[start] = seed.clone();
+  engine.node_grads[start] = own_seed();
   std::size_t consumed = 0;
   for (std::size_t n = start + 1; n-- > 0;) {
     Node& node = tape.nodes[n];
