@@ -58,16 +58,13 @@ struct XgradMha {
   }
 };
 
-void set_threads(int threads) {
-  xgrad::set_num_threads(threads);  // OpenBLAS (one library per process: LibTorch sees the same setting if it uses it)
-#ifdef XGRAD_BENCH_WITH_TORCH
-  torch::set_num_threads(threads);
-#endif
-}
+// Each library gets its own best configuration before each benchmark: xgrad's pool (which keeps OpenBLAS at
+// one thread inside it), or LibTorch's intra-op threads plus OpenBLAS's own threads for its products.
+void set_xgrad_threads(int threads) { xgrad::set_num_threads(threads); }
 
 void BM_XgradForward(benchmark::State& state) {
   const Case c = case_of(state);
-  set_threads(c.threads);
+  set_xgrad_threads(c.threads);
   XgradMha m(c);
   xgrad::NoGradGuard no_grad;  // inference: nothing recorded
   for (auto _ : state) benchmark::DoNotOptimize(m.forward().raw_data());
@@ -75,7 +72,7 @@ void BM_XgradForward(benchmark::State& state) {
 
 void BM_XgradForwardBackward(benchmark::State& state) {
   const Case c = case_of(state);
-  set_threads(c.threads);
+  set_xgrad_threads(c.threads);
   XgradMha m(c);
   for (auto _ : state) {
     m.zero_grad();
@@ -85,6 +82,13 @@ void BM_XgradForwardBackward(benchmark::State& state) {
 }
 
 #ifdef XGRAD_BENCH_WITH_TORCH
+extern "C" void openblas_set_num_threads(int);
+
+void set_torch_threads(int threads) {
+  torch::set_num_threads(threads);
+  openblas_set_num_threads(threads);
+}
+
 struct TorchMha {
   torch::nn::MultiheadAttention mha;
   torch::Tensor x, dout, mask;
@@ -101,7 +105,7 @@ struct TorchMha {
 
 void BM_TorchForward(benchmark::State& state) {
   const Case c = case_of(state);
-  set_threads(c.threads);
+  set_torch_threads(c.threads);
   TorchMha m(c);
   torch::NoGradGuard no_grad;
   for (auto _ : state) benchmark::DoNotOptimize(m.forward().data_ptr());
@@ -109,7 +113,7 @@ void BM_TorchForward(benchmark::State& state) {
 
 void BM_TorchForwardBackward(benchmark::State& state) {
   const Case c = case_of(state);
-  set_threads(c.threads);
+  set_torch_threads(c.threads);
   TorchMha m(c);
   for (auto _ : state) {
     m.mha->zero_grad();

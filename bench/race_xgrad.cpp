@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "race.hpp"
+#include "xgrad/backend/backend.hpp"
 #include "xgrad/nn/transformer.hpp"
 #include "xgrad/ops/nn.hpp"
 #include "xgrad/ops/shape.hpp"
@@ -13,7 +14,7 @@
 namespace race {
 
 Result run_xgrad(const Config& cfg) {
-  set_blas_threads(cfg.threads);
+  xgrad::set_num_threads(cfg.threads);  // xgrad's pool; OpenBLAS then runs single-threaded inside it
   if (cfg.d_ff % cfg.d_model != 0)
     throw std::runtime_error("xgrad Tiny LM: d_ff " + std::to_string(cfg.d_ff) + " must be a multiple of d_model " +
                              std::to_string(cfg.d_model));

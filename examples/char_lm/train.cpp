@@ -17,6 +17,7 @@
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/io/checkpoint.hpp"
 #include "xgrad/io/safetensors.hpp"
+#include "xgrad/backend/backend.hpp"
 #include "xgrad/nn/transformer.hpp"
 #include "xgrad/ops/nn.hpp"
 #include "xgrad/ops/shape.hpp"
@@ -24,8 +25,6 @@
 #include "xgrad/optim/optimizers.hpp"
 #include "xgrad/optim/schedule.hpp"
 #include "xgrad/tensor/creation.hpp"
-
-extern "C" void openblas_set_num_threads(int);
 
 using namespace char_lm;
 using xgrad::Tensor;
@@ -79,7 +78,7 @@ std::string sample_text(TransformerLM& model, const Vocab& vocab, const std::vec
 int main(int argc, char** argv) try {
   Options o;
   if (int rc = parse_options(argc, argv, o)) return rc < 0 ? 0 : rc;
-  openblas_set_num_threads(o.threads);
+  xgrad::set_num_threads(o.threads);
 
   const std::string data_path = o.data.empty() ? default_corpus_path() : o.data;
   const std::string text = read_text(data_path);

@@ -95,10 +95,9 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
     out.fill_(0.0);
     if (weights.defined()) weights.fill_(0.0);
   } else {
-    Tensor scratch = Tensor::empty({d.T * d.S}, dt, q.device());
     be.attention().forward(dt, d, q.raw_data(), k.raw_data(), v.raw_data(), o.scale, bias, mask, o.causal,
                            dropping ? drop.raw_data() : nullptr, weights.defined() ? weights.raw_data() : nullptr,
-                           out.raw_data(), scratch.raw_data());
+                           out.raw_data());
   }
 
   const bool after = o.scores_after_dropout && dropping;
@@ -127,11 +126,10 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
     void* dk = buffer(1);
     void* dv = of_scores ? nullptr : buffer(2);
     Tensor dlogits = ctx.needs_grad(3) ? Tensor::empty(scores_shape, dt, g.device()) : Tensor();
-    Tensor scratch = Tensor::empty({2 * d.T * d.S}, dt, g.device());
     auto ptr = [](const Tensor& t) -> const void* { return t.defined() ? t.raw_data() : nullptr; };
     g.backend().attention().backward(dt, d, ptr(sq), ptr(sk), ptr(sv), sp.raw_data(), ptr(sd), scale, causal,
                                      of_scores ? nullptr : g.raw_data(), of_scores ? g.raw_data() : nullptr, after,
-                                     dq, dk, dv, dlogits.defined() ? dlogits.raw_data() : nullptr, scratch.raw_data());
+                                     dq, dk, dv, dlogits.defined() ? dlogits.raw_data() : nullptr);
     // Z = scale·Q·Kᵀ + bias  =>  dbias = dZ summed over the axes the bias was broadcast along
     if (dlogits.defined()) ctx.accumulate(3, sum_to(dlogits, bias_shape));
   };

@@ -36,19 +36,19 @@ class AttentionKernels {
   /// weights = masked_softmax(scale * Q·Kᵀ + bias) per (b, n) (blocked: mask == 0, s > t when `causal`, or
   /// a -inf logit; blocked weights are exactly 0 and a row with nothing unblocked is all 0), written to
   /// `weights`; then out = (weights ⊙ dropout_mask)·V (dropout_mask may be null). `weights` may be null when
-  /// nobody needs them (inference): each (b, n) block then lives in `scratch` only. `scratch` holds T*S elements.
+  /// nobody needs them (inference): each (b, n) block then lives in the kernel's own workspace.
   virtual void forward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v,
                        double scale, const ScoreOperand& bias, const ScoreOperand& mask, bool causal,
-                       const void* dropout_mask, void* weights, void* out, void* scratch) const = 0;
+                       const void* dropout_mask, void* weights, void* out) const = 0;
 
   /// Back-propagates one cotangent: `dout` (B, T, N, Dv) of the output and/or `dweights` (B, N, T, S) of the
   /// returned weights (taken as post-dropout when `dweights_after_dropout`), either may be null. Accumulates
-  /// (+=) into dq, dk, dv when not null, writes the logits' gradient to `dlogits` when not null. `scratch`
-  /// holds 2*T*S elements. `causal` must be the forward's: it lets the kernel skip the blocked keys s > t.
+  /// (+=) into dq, dk, dv when not null, writes the logits' gradient to `dlogits` when not null.
+  /// `causal` must be the forward's: it lets the kernel skip the blocked keys s > t.
   virtual void backward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v,
                         const void* weights, const void* dropout_mask, double scale, bool causal, const void* dout,
                         const void* dweights, bool dweights_after_dropout, void* dq, void* dk, void* dv,
-                        void* dlogits, void* scratch) const = 0;
+                        void* dlogits) const = 0;
 };
 
 }  // namespace xgrad

@@ -83,7 +83,8 @@ void register_backend(DeviceType type, std::unique_ptr<Backend> impl);
 /// True when a backend for `type` is registered.
 bool has_backend(DeviceType type);
 
-/// Sets the number of threads the CPU kernels (OpenBLAS) may use; xgrad spawns no other pool.
+/// Sets the number of threads of xgrad's CPU pool (default: XGRAD_NUM_THREADS, else the cores this process
+/// may run on); OpenBLAS runs single-threaded inside it. Throws ValueError below 1.
 void set_num_threads(int threads);
 
 /// Number of threads the CPU kernels currently use.

@@ -19,6 +19,7 @@
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/elementwise_strided.hpp"
+#include "backend/cpu/parallel.hpp"
 
 namespace xgrad {
 
@@ -38,29 +39,35 @@ void binary_loop(F f, const T* a, const Shape& as, const T* b, const Shape& bs, 
   const std::int64_t n = numel(os);
   if (n == 0) return;
   if (as == bs) {  // same shape: one flat loop
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+    cpu::parallel_elements(n, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; ++i) out[i] = f(a[i], b[i]);
+    });
     return;
   }
   if (numel(bs) == 1) {  // scalar operand
     const T y = b[0];
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(a[i], y);
+    cpu::parallel_elements(n, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; ++i) out[i] = f(a[i], y);
+    });
     return;
   }
   if (numel(as) == 1) {
     const T x = a[0];
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(x, b[i]);
+    cpu::parallel_elements(n, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; ++i) out[i] = f(x, b[i]);
+    });
     return;
   }
-  if (as == os && is_row_of(bs, os)) {  // row broadcast (bias add): b repeats along the leading axes
-    const std::int64_t m = numel(bs);
-    for (std::int64_t r = 0; r < n; r += m)
-      for (std::int64_t j = 0; j < m; ++j) out[r + j] = f(a[r + j], b[j]);
-    return;
-  }
-  if (bs == os && is_row_of(as, os)) {
-    const std::int64_t m = numel(as);
-    for (std::int64_t r = 0; r < n; r += m)
-      for (std::int64_t j = 0; j < m; ++j) out[r + j] = f(a[j], b[r + j]);
+  const bool a_full = as == os && is_row_of(bs, os), b_full = bs == os && is_row_of(as, os);
+  if (a_full || b_full) {  // row broadcast (bias add): the smaller operand repeats along the leading axes
+    const std::int64_t m = numel(a_full ? bs : as);
+    cpu::parallel_rows(n / m, m, [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0 * m; r < r1 * m; r += m)
+        if (a_full)
+          for (std::int64_t j = 0; j < m; ++j) out[r + j] = f(a[r + j], b[j]);
+        else
+          for (std::int64_t j = 0; j < m; ++j) out[r + j] = f(a[j], b[r + j]);
+    });
     return;
   }
   // General strided path: column broadcasts, (3,1)x(1,4), broadcasts on middle axes.
@@ -234,7 +241,9 @@ class CpuElementwiseKernels final : public ElementwiseKernels {
   void unary(UnaryOp op, DType dtype, const void* in, void* out, std::int64_t n, double param) const override {
     dispatch_floating(dtype, "elementwise.unary", [&](auto tag) {
       using T = decltype(tag);
-      unary_impl<T>(op, static_cast<const T*>(in), static_cast<T*>(out), n, param);
+      cpu::parallel_elements(n, [&](std::int64_t i0, std::int64_t i1) {
+        unary_impl<T>(op, static_cast<const T*>(in) + i0, static_cast<T*>(out) + i0, i1 - i0, param);
+      });
     });
   }
 
@@ -242,8 +251,11 @@ class CpuElementwiseKernels final : public ElementwiseKernels {
                       double param) const override {
     dispatch_floating(dtype, "elementwise.unary_backward", [&](auto tag) {
       using T = decltype(tag);
-      unary_backward_impl<T>(op, static_cast<const T*>(grad), static_cast<const T*>(saved), static_cast<T*>(gin),
-                             n, param);
+      const T* s = static_cast<const T*>(saved);
+      cpu::parallel_elements(n, [&](std::int64_t i0, std::int64_t i1) {
+        unary_backward_impl<T>(op, static_cast<const T*>(grad) + i0, s ? s + i0 : nullptr, static_cast<T*>(gin) + i0,
+                               i1 - i0, param);
+      });
     });
   }
 

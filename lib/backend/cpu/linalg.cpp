@@ -8,25 +8,62 @@
 #include <type_traits>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "backend/cpu/parallel.hpp"
 
 namespace xgrad {
 
 namespace {
 
+// One BLAS call with explicit row-major leading dimensions of the stored (not the logical) matrices.
 template <class T>
-void gemm_one(const GemmArgs& g, const T* a, const T* b, T* c) {
+void gemm_strided(const GemmArgs& g, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
+                  std::int64_t ldc) {
   const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
-  // Row-major leading dimensions of the stored (not the logical) matrices; BLAS wants >= 1.
-  const auto lda = static_cast<blasint>(std::max<std::int64_t>(1, g.trans_a ? g.m : g.k));
-  const auto ldb = static_cast<blasint>(std::max<std::int64_t>(1, g.trans_b ? g.k : g.n));
-  const auto ldc = static_cast<blasint>(std::max<std::int64_t>(1, g.n));
+  auto ld = [](std::int64_t v) { return static_cast<blasint>(std::max<std::int64_t>(1, v)); };  // BLAS wants >= 1
   const auto m = static_cast<blasint>(g.m), n = static_cast<blasint>(g.n), k = static_cast<blasint>(g.k);
   if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, static_cast<float>(g.alpha), a, lda, b, ldb,
-                static_cast<float>(g.beta), c, ldc);
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, static_cast<float>(g.alpha), a, ld(lda), b, ld(ldb),
+                static_cast<float>(g.beta), c, ld(ldc));
   else
-    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, g.alpha, a, lda, b, ldb, g.beta, c, ldc);
+    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, g.alpha, a, ld(lda), b, ld(ldb), g.beta, c, ld(ldc));
+}
+
+// A whole contiguous product.
+template <class T>
+void gemm_one(const GemmArgs& g, const T* a, const T* b, T* c) {
+  gemm_strided<T>(g, a, g.trans_a ? g.m : g.k, b, g.trans_b ? g.k : g.n, c, g.n);
+}
+
+// Below this many multiply-adds a product runs on one thread: waking a worker costs more than it saves.
+constexpr std::int64_t kParallelWork = std::int64_t{1} << 18;
+// Blocks of C start on multiples of this many rows or columns: whole SIMD tiles for the BLAS kernels.
+constexpr std::int64_t kBlockAlign = 16;
+
+// C = alpha * op(A)·op(B) + beta * C on the pool: C is cut into blocks of rows (or of columns when it is wide
+// and short) and each thread runs a single-threaded BLAS call on its block; every element of C is still one
+// BLAS dot product over all of K, as on one thread.
+template <class T>
+void gemm_blocks(const GemmArgs& g, const T* a, const T* b, T* c) {
+  if (g.m * g.n * g.k < kParallelWork) return gemm_one<T>(g, a, b, c);
+  const std::int64_t lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;
+  if (g.m >= g.n) {
+    cpu::parallel_for(g.m, kBlockAlign, [&](std::int64_t r0, std::int64_t r1) {
+      GemmArgs part = g;
+      part.m = r1 - r0;
+      // Row block of op(A): rows of A, or columns of the stored Aᵀ.
+      const T* ap = g.trans_a ? a + r0 : a + r0 * lda;
+      gemm_strided<T>(part, ap, lda, b, ldb, c + r0 * g.n, g.n);
+    }, kBlockAlign);
+  } else {
+    cpu::parallel_for(g.n, kBlockAlign, [&](std::int64_t c0, std::int64_t c1) {
+      GemmArgs part = g;
+      part.n = c1 - c0;
+      // Column block of op(B): columns of B, or rows of the stored Bᵀ.
+      const T* bp = g.trans_b ? b + c0 * ldb : b + c0;
+      gemm_strided<T>(part, a, lda, bp, ldb, c + c0, g.n);
+    }, kBlockAlign);
+  }
 }
 
 // An empty inner dimension makes the product zero: C = beta * C (BLAS may skip it entirely).
@@ -53,7 +90,7 @@ class CpuLinalgKernels final : public LinalgKernels {
           scale(g, ci);
           continue;
         }
-        gemm_one<T>(g, a + (g.a_offsets ? g.a_offsets[i] : 0), b + (g.b_offsets ? g.b_offsets[i] : 0), ci);
+        gemm_blocks<T>(g, a + (g.a_offsets ? g.a_offsets[i] : 0), b + (g.b_offsets ? g.b_offsets[i] : 0), ci);
       }
     });
   }

@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "backend/cpu/parallel.hpp"
 #include "xgrad/backend/nn.hpp"
 
 namespace xgrad {
@@ -325,7 +327,9 @@ class CpuNNKernels final : public NNKernels {
       const T* xs = static_cast<const T*>(x);
       T* ys = static_cast<T*>(y);
       if (v.inner != 1) return softmax_strided(xs, ys, v, log);
-      for (int64_t r = 0; r < v.outer; ++r) softmax_row(xs + r * v.axis, ys + r * v.axis, v.axis, log);
+      cpu::parallel_rows(v.outer, v.axis, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) softmax_row(xs + r * v.axis, ys + r * v.axis, v.axis, log);
+      });
     });
   }
 
@@ -336,8 +340,10 @@ class CpuNNKernels final : public NNKernels {
       const T* gs = static_cast<const T*>(dy);
       T* ds = static_cast<T*>(dx);
       if (v.inner != 1) return softmax_backward_strided(ys, gs, ds, v, log);
-      for (int64_t r = 0; r < v.outer; ++r)
-        softmax_backward_row(ys + r * v.axis, gs + r * v.axis, ds + r * v.axis, v.axis, log);
+      cpu::parallel_rows(v.outer, v.axis, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+          softmax_backward_row(ys + r * v.axis, gs + r * v.axis, ds + r * v.axis, v.axis, log);
+      });
     });
   }
 
@@ -345,8 +351,11 @@ class CpuNNKernels final : public NNKernels {
                           void* rstd, int64_t rows, int64_t cols, double epsilon) const override {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
-      layer_norm_rows<T>(static_cast<const T*>(x), static_cast<const T*>(weight), static_cast<const T*>(bias),
-                         static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(rstd), rows, cols, T(epsilon));
+      cpu::parallel_rows(rows, cols, [&](int64_t r0, int64_t r1) {
+        layer_norm_rows<T>(static_cast<const T*>(x) + r0 * cols, static_cast<const T*>(weight),
+                           static_cast<const T*>(bias), static_cast<T*>(y) + r0 * cols, static_cast<T*>(mean) + r0,
+                           static_cast<T*>(rstd) + r0, r1 - r0, cols, T(epsilon));
+      });
     });
   }
 
@@ -355,9 +364,27 @@ class CpuNNKernels final : public NNKernels {
                            int64_t cols) const override {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
-      layer_norm_backward_rows<T>(static_cast<const T*>(x), static_cast<const T*>(weight), static_cast<const T*>(mean),
-                                  static_cast<const T*>(rstd), static_cast<const T*>(dy), static_cast<T*>(dx),
-                                  static_cast<T*>(dweight), static_cast<T*>(dbias), rows, cols);
+      T* dw = static_cast<T*>(dweight);
+      T* db = static_cast<T*>(dbias);
+      // Part 0 accumulates straight into dw/db; later parts into zeroed partials added in part order after.
+      const int64_t max_parts = cpu::pool_threads();
+      std::vector<T> partial(static_cast<std::size_t>(2 * cols * (max_parts - 1)), T(0));
+      auto part_sum = [&](T* whole, int64_t part, int64_t which) {
+        return !whole || part == 0 ? whole : partial.data() + ((part - 1) * 2 + which) * cols;
+      };
+      const int64_t parts = cpu::parallel_parts(rows, std::max<int64_t>(1, cpu::kElementGrain / cols),
+                                                [&](int64_t part, int64_t r0, int64_t r1) {
+        layer_norm_backward_rows<T>(static_cast<const T*>(x) + r0 * cols, static_cast<const T*>(weight),
+                                    static_cast<const T*>(mean) + r0, static_cast<const T*>(rstd) + r0,
+                                    static_cast<const T*>(dy) + r0 * cols, dx ? static_cast<T*>(dx) + r0 * cols : nullptr,
+                                    part_sum(dw, part, 0), part_sum(db, part, 1), r1 - r0, cols);
+      });
+      for (int64_t part = 1; part < parts; ++part)
+        for (T* whole : {dw, db})
+          if (whole) {
+            const T* p = part_sum(whole, part, whole == dw ? 0 : 1);
+            for (int64_t i = 0; i < cols; ++i) whole[i] += p[i];
+          }
     });
   }
 
@@ -392,8 +419,24 @@ class CpuNNKernels final : public NNKernels {
                                 double* loss_sum, int64_t* count) const override {
     return typed(dtype, [&](auto t) {
       using T = decltype(t);
-      return cross_entropy_rows<T>(static_cast<const T*>(logits), targets, rows, classes, ignore_index, label_smoothing,
-                                   static_cast<T*>(lse), loss_sum, count);
+      // Per-part sums, added in part order: the same total on every run with this thread count.
+      const int64_t max_parts = cpu::pool_threads();
+      std::vector<double> sums(static_cast<std::size_t>(max_parts), 0.0);
+      std::vector<int64_t> counts(static_cast<std::size_t>(max_parts), 0), bad(static_cast<std::size_t>(max_parts), -1);
+      const int64_t parts = cpu::parallel_parts(rows, std::max<int64_t>(1, cpu::kElementGrain / classes),
+                                                [&](int64_t part, int64_t r0, int64_t r1) {
+        const auto i = static_cast<std::size_t>(part);
+        const int64_t b = cross_entropy_rows<T>(static_cast<const T*>(logits) + r0 * classes, targets + r0, r1 - r0,
+                                                classes, ignore_index, label_smoothing, static_cast<T*>(lse) + r0,
+                                                &sums[i], &counts[i]);
+        bad[i] = b < 0 ? -1 : r0 + b;
+      });
+      *loss_sum = 0.0, *count = 0;
+      for (std::size_t i = 0; i < static_cast<std::size_t>(parts); ++i) {
+        if (bad[i] >= 0) return bad[i];  // the first bad target in row order
+        *loss_sum += sums[i], *count += counts[i];
+      }
+      return int64_t{-1};
     });
   }
 
@@ -403,8 +446,11 @@ class CpuNNKernels final : public NNKernels {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
       const T g = static_cast<T>(double(*static_cast<const T*>(dloss)) * scale);
-      cross_entropy_backward_rows<T>(static_cast<const T*>(logits), targets, static_cast<const T*>(lse), rows, classes,
-                                     ignore_index, label_smoothing, g, static_cast<T*>(dlogits));
+      cpu::parallel_rows(rows, classes, [&](int64_t r0, int64_t r1) {
+        cross_entropy_backward_rows<T>(static_cast<const T*>(logits) + r0 * classes, targets + r0,
+                                       static_cast<const T*>(lse) + r0, r1 - r0, classes, ignore_index,
+                                       label_smoothing, g, static_cast<T*>(dlogits) + r0 * classes);
+      });
     });
   }
 
@@ -465,7 +511,9 @@ class CpuNNKernels final : public NNKernels {
       const T* __restrict xs = static_cast<const T*>(x);
       const T* __restrict ms = static_cast<const T*>(mask);
       T* __restrict ys = static_cast<T*>(y);
-      for (int64_t i = 0; i < n; ++i) ys[i] = xs[i] * ms[i];
+      cpu::parallel_elements(n, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) ys[i] = xs[i] * ms[i];
+      });
     });
   }
 };
