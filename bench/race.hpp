@@ -34,8 +34,6 @@ double median(std::vector<double> v);
 double cpu_time_ms();
 /// Peak resident set size of this process so far, in MB.
 double peak_rss_mb();
-/// Sets OpenBLAS's own thread count (the frameworks' thread settings do not reach it).
-void set_blas_threads(int n);
 
 /// Runs cfg.warmup_steps untimed then cfg.steps timed training steps, each `forward()` (zero_grad +
 /// forward + loss; returns the loss), `backward(loss)`, `update()`, and fills r's medians, tokens/s,

@@ -6,6 +6,8 @@
 
 #include "race.hpp"
 
+extern "C" void openblas_set_num_threads(int);
+
 namespace race {
 namespace {
 
@@ -62,7 +64,7 @@ TORCH_MODULE(TinyLM);
 
 Result run_libtorch(const Config& cfg) {
   torch::set_num_threads(cfg.threads);
-  set_blas_threads(cfg.threads);
+  openblas_set_num_threads(cfg.threads);  // torch::set_num_threads does not reach OpenBLAS's own pool
   torch::manual_seed(0);
 
   TinyLM model(cfg);
