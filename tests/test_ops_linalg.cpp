@@ -5,6 +5,7 @@
 #include "fixtures.hpp"
 #include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/autograd/tape.hpp"
+#include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/linalg.hpp"
 #include "xgrad/tensor/creation.hpp"
 
@@ -164,4 +165,38 @@ TEST_CASE("matmul: bad inputs raise typed errors naming the shapes", "[linalg]")
               Catch::Contains("float32 (2, 2)") && Catch::Contains("float64 (2, 2)"));
   CHECK_THROWS_AS(matmul(index_tensor({1, 2}, {1, 2}), index_tensor({1, 2}, {2, 1})), TypeError);
   CHECK_THROWS_AS(matmul(Tensor(), f32({2})), ValueError);
+}
+
+TEST_CASE("linear: x·W + b computed by hand, and x·Wᵀ + b in PyTorch's (out, in) layout", "[linalg]") {
+  const Tensor x = from_vector({1, 2, 3, 4}, {2, 2}, DType::float64);
+  const Tensor w = from_vector({1, 0, -1, 2, 1, 0}, {2, 3}, DType::float64);  // (in 2, out 3)
+  const Tensor b = from_vector({10, 20, 30}, {3}, DType::float64);
+  // rows: [1 2]·W = [5 2 -1], [3 4]·W = [11 4 -3]
+  test::check_close(linear(x, w, b), from_vector({15, 22, 29, 21, 24, 27}, {2, 3}, DType::float64));
+  const Tensor wt = from_vector({1, 2, 0, 1, -1, 0}, {3, 2}, DType::float64);  // the same W stored (out, in)
+  test::check_close(linear(x, wt, b, true), from_vector({15, 22, 29, 21, 24, 27}, {2, 3}, DType::float64));
+  test::check_close(linear(x, w), from_vector({5, 2, -1, 11, 4, -3}, {2, 3}, DType::float64));  // no bias
+  // A wider bias (copied row by row) on more rows than one chunk: the same as the separate product and sum.
+  const Tensor xs = test::randn64({3000, 7}, 5), ws = test::randn64({7, 20}, 6), bs = test::randn64({20}, 7);
+  test::check_close(linear(xs, ws, bs), add(matmul(xs, ws), bs));
+}
+
+TEST_CASE("linear: gradcheck of input, weight and bias for 3-D inputs and both weight layouts", "[linalg]") {
+  for (bool transposed : {false, true}) {
+    INFO("transpose_weight " << transposed);
+    const Tensor x = test::randn64({2, 3, 4}, 1), b = test::randn64({5}, 3);
+    const Tensor w = test::randn64(transposed ? Shape{5, 4} : Shape{4, 5}, 2);
+    test::check_gradcheck(
+        [&](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2], transposed); }, {x, w, b});
+  }
+}
+
+TEST_CASE("linear: bad shapes raise ShapeError naming them", "[linalg]") {
+  const Tensor x = test::randn64({2, 4}, 1), w = test::randn64({4, 5}, 2);
+  CHECK_ERROR(linear(x, w, test::randn64({4}, 3)), ShapeError,
+              Catch::Contains("bias must have shape (5,) for 5 outputs, got (4,)"));
+  CHECK_ERROR(linear(x, test::randn64({2, 4, 5}, 4), test::randn64({5}, 3)), ShapeError,
+              Catch::Contains("2-D weight, got x (2, 4) and weight (2, 4, 5)"));
+  CHECK_ERROR(linear(x, test::randn64({3, 5}, 4), test::randn64({5}, 3)), ShapeError,
+              Catch::Contains("inner dimensions 4 and 3 differ"));
 }

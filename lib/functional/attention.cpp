@@ -41,12 +41,6 @@ Tensor to_batch_first(const Tensor& x, bool batched, bool batch_first) {
   return batch_first ? x : transpose(x, 0, 1);
 }
 
-// y = x·Wᵀ + b with W (out, in) and b (out,) or absent.
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
-  Tensor y = matmul(x, w, false, true);
-  return b.defined() ? add(y, b) : y;
-}
-
 // The three (E, in) projection weights and (E,) biases; undefined weights mean "use the input as is".
 struct Projections {
   Tensor wq, wk, wv, bq, bk, bv;
@@ -246,11 +240,11 @@ MultiHeadAttentionResult multi_head_attention(const Tensor& query, const Tensor&
     throw ValueError(fmt::format("{}: embedding width {} is not divisible by num_heads {}", kOp, z.E, z.N));
   z.hd = z.E / z.N;
 
-  // Project (B, len, in) -> (B, len, E); bias_k/bias_v add one position at the end.
-  Tensor q = p.wq.defined() ? linear(q_in, p.wq, p.bq) : q_in;
+  // Project (B, len, in) -> (B, len, E) with W (E, in); bias_k/bias_v add one position at the end.
+  Tensor q = p.wq.defined() ? linear(q_in, p.wq, p.bq, true) : q_in;
   // A static key or value replaces the projection, which is then not computed (its gradient is 0).
-  Tensor k = o.static_k.defined() ? Tensor() : p.wk.defined() ? linear(k_in, p.wk, p.bk) : k_in;
-  Tensor v = o.static_v.defined() ? Tensor() : p.wv.defined() ? linear(v_in, p.wv, p.bv) : v_in;
+  Tensor k = o.static_k.defined() ? Tensor() : p.wk.defined() ? linear(k_in, p.wk, p.bk, true) : k_in;
+  Tensor v = o.static_v.defined() ? Tensor() : p.wv.defined() ? linear(v_in, p.wv, p.bv, true) : v_in;
   if (o.bias_k.defined()) {
     k = append_bias_position("bias_k", k, o.bias_k, z.E);
     v = append_bias_position("bias_v", v, o.bias_v, z.E);
@@ -297,7 +291,7 @@ MultiHeadAttentionResult multi_head_attention(const Tensor& query, const Tensor&
       throw ShapeError(fmt::format("{}: out_proj_weights must be (O, {}) for embedding width {}, got {}", kOp, z.E,
                                    z.E, shape_str(w.shape())));
     if (o.out_proj_bias.defined()) require_shape("out_proj_bias", o.out_proj_bias, {w.shape()[0]}, "(O,)");
-    out = linear(out, w, o.out_proj_bias);
+    out = linear(out, w, o.out_proj_bias, true);  // W (O, E): PyTorch layout
   }
   MultiHeadAttentionResult result;
   result.output = !batched ? squeeze(out, 0) : o.batch_first ? out : transpose(out, 0, 1);

@@ -54,8 +54,7 @@ Tensor Dense::forward(const Tensor& x) {
   // One GEMM over every leading position: (..., in) -> (N, in) @ (in, units) -> (..., units).
   Shape out_shape = x.shape();
   out_shape.back() = options_.units;
-  Tensor h = matmul(x.dim() == 2 ? x : reshape(x, {-1, in}), kernel_);
-  if (bias_.defined()) h = add(h, bias_);
+  Tensor h = linear(x.dim() == 2 ? x : reshape(x, {-1, in}), kernel_, bias_);
   if (x.dim() != 2) h = reshape(h, out_shape);
   h = options_.activation(h);
   if (options_.activity_regularizer) add_activity_loss(detail::activity_penalty(options_.activity_regularizer, h));

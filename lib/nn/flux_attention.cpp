@@ -63,8 +63,7 @@ FluxMultiHeadAttention::Dense::Dense(std::int64_t in, std::int64_t out, bool wit
 }
 
 Tensor FluxMultiHeadAttention::Dense::forward(const Tensor& x) const {
-  const Tensor y = matmul(x, weight, false, true);
-  return bias.defined() ? add(y, bias) : y;
+  return linear(x, weight, bias, true);
 }
 
 FluxMultiHeadAttention::FluxMultiHeadAttention(FluxAttentionDims dims, FluxAttentionOptions options)

@@ -42,13 +42,13 @@ Shape joined(Shape a, const Shape& b) {
 
 // y = x·W + b contracting the last `contracted` axes of x with the leading ones of an einsum kernel W
 // (in…, out…) and bias (out…): one GEMM on the (positions, in) view.
-// Y = X·W + b  =>  dW = Xᵀ·dY, db = Σ dY, dX = dY·Wᵀ (the matmul and add ops' own backward).
+// Y = X·W + b  =>  dW = Xᵀ·dY, db = Σ dY, dX = dY·Wᵀ (the linear op's own backward).
 Tensor einsum_dense(const Tensor& x, const Tensor& kernel, const Tensor& bias, std::int64_t contracted) {
   const Shape& ks = kernel.shape();
   const std::int64_t in = numel(Shape(ks.begin(), ks.begin() + contracted));
   const Shape out(ks.begin() + contracted, ks.end());
-  Tensor y = matmul(reshape(x, {-1, in}), reshape(kernel, {in, numel(out)}));
-  if (bias.defined()) y = add(y, reshape(bias, {numel(out)}));
+  const Tensor y = linear(reshape(x, {-1, in}), reshape(kernel, {in, numel(out)}),
+                         bias.defined() ? reshape(bias, {numel(out)}) : Tensor());
   return reshape(y, joined(Shape(x.shape().begin(), x.shape().end() - contracted), out));
 }
 

@@ -5,7 +5,9 @@
 
 #include "ops/checks.hpp"
 #include "xgrad/autograd/tape.hpp"
+#include "xgrad/backend/elementwise.hpp"
 #include "xgrad/backend/linalg.hpp"
+#include "xgrad/ops/reduction.hpp"
 
 namespace xgrad {
 
@@ -118,35 +120,61 @@ void gemm(const Plan& p, bool tx, bool ty, std::int64_t rows, std::int64_t cols,
   c.backend().linalg().gemm(g);
 }
 
+// C = op(A) op(B), summed over the batches an operand is broadcast to (repeated offsets into its gradient,
+// accumulated one product after another with beta = 1).
+void matmul_backward(BackwardContext& ctx, const Plan& p, const Tensor& sa, const Tensor& sb) {
+  const Tensor& dc = ctx.grad_output();
+  if (ctx.needs_grad(0)) {
+    Tensor& da = ctx.grad_buffer(0);
+    if (!p.ta)  // dA += dC op(B)ᵀ
+      gemm(p, false, !p.tb, p.m, p.k, p.n, dc, p.c_off, sb, p.b_off, da, p.a_off, 1.0);
+    else  // dAᵀ += dC op(B)ᵀ  =>  dA += op(B) dCᵀ
+      gemm(p, p.tb, true, p.k, p.m, p.n, sb, p.b_off, dc, p.c_off, da, p.a_off, 1.0);
+  }
+  if (ctx.needs_grad(1)) {
+    Tensor& db = ctx.grad_buffer(1);
+    if (!p.tb)  // dB += op(A)ᵀ dC
+      gemm(p, !p.ta, false, p.k, p.n, p.m, sa, p.a_off, dc, p.c_off, db, p.b_off, 1.0);
+    else  // dBᵀ += op(A)ᵀ dC  =>  dB += dCᵀ op(A)
+      gemm(p, true, p.ta, p.n, p.k, p.m, dc, p.c_off, sa, p.a_off, db, p.b_off, 1.0);
+  }
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
   Plan p = make_plan(a, b, transpose_a, transpose_b);
   Tensor out = Tensor::empty(p.out_shape, a.dtype(), a.device());
   gemm(p, p.ta, p.tb, p.m, p.n, p.k, a, p.a_off, b, p.b_off, out, p.c_off, 0.0);
-  if (needs_recording({&a, &b})) {
+  if (needs_recording({&a, &b}))
     record("matmul", {&a, &b}, out,
            [p = std::move(p), sa = save_if(b.requires_grad(), a), sb = save_if(a.requires_grad(), b)](
+               BackwardContext& ctx) { matmul_backward(ctx, p, sa, sb); });
+  return out;
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool transpose_weight) {
+  if (!bias.defined()) return matmul(x, weight, false, transpose_weight);
+  if (x.dim() < 1 || weight.dim() != 2)
+    throw ShapeError(fmt::format("linear: needs an input with a feature axis and a 2-D weight, got x {} and weight {}",
+                                 shape_str(x.shape()), shape_str(weight.shape())));
+  Plan p = make_plan(x, weight, false, transpose_weight);
+  detail::check_pair("linear", x, bias);
+  if (bias.shape() != Shape{p.n})
+    throw ShapeError(fmt::format("linear: bias must have shape ({},) for {} outputs, got {}", p.n, p.n,
+                                 shape_str(bias.shape())));
+  // Y = b broadcast to every row, then Y += X·op(W) inside the GEMM (beta = 1): no second pass over Y.
+  Tensor out = Tensor::empty(p.out_shape, x.dtype(), x.device());
+  x.backend().elementwise().broadcast(x.dtype(), bias.raw_data(), bias.shape(), out.raw_data(), out.shape(), 1.0);
+  gemm(p, p.ta, p.tb, p.m, p.n, p.k, x, p.a_off, weight, p.b_off, out, p.c_off, 1.0);
+  if (needs_recording({&x, &weight, &bias}))
+    record("linear", {&x, &weight, &bias}, out,
+           [p = std::move(p), sx = save_if(weight.requires_grad(), x), sw = save_if(x.requires_grad(), weight)](
                BackwardContext& ctx) {
-             // C = op(A) op(B), summed over the batches an operand is broadcast to (repeated
-             // offsets into its gradient, accumulated one product after another with beta = 1).
-             const Tensor& dc = ctx.grad_output();
-             if (ctx.needs_grad(0)) {
-               Tensor& da = ctx.grad_buffer(0);
-               if (!p.ta)  // dA += dC op(B)ᵀ
-                 gemm(p, false, !p.tb, p.m, p.k, p.n, dc, p.c_off, sb, p.b_off, da, p.a_off, 1.0);
-               else  // dAᵀ += dC op(B)ᵀ  =>  dA += op(B) dCᵀ
-                 gemm(p, p.tb, true, p.k, p.m, p.n, sb, p.b_off, dc, p.c_off, da, p.a_off, 1.0);
-             }
-             if (ctx.needs_grad(1)) {
-               Tensor& db = ctx.grad_buffer(1);
-               if (!p.tb)  // dB += op(A)ᵀ dC
-                 gemm(p, !p.ta, false, p.k, p.n, p.m, sa, p.a_off, dc, p.c_off, db, p.b_off, 1.0);
-               else  // dBᵀ += op(A)ᵀ dC  =>  dB += dCᵀ op(A)
-                 gemm(p, true, p.ta, p.n, p.k, p.m, dc, p.c_off, sa, p.a_off, db, p.b_off, 1.0);
-             }
+             matmul_backward(ctx, p, sx, sw);
+             // Y = X·op(W) + b  =>  db = dY summed over every row
+             if (ctx.needs_grad(2)) ctx.accumulate(2, sum_to(ctx.grad_output(), {p.n}));
            });
-  }
   return out;
 }
 

@@ -10,4 +10,10 @@ namespace xgrad {
 /// for a 1-D operand). ShapeError when the inner dimensions differ or the batch axes do not broadcast.
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
 
+/// x·W + b (x·Wᵀ + b with `transpose_weight`, PyTorch's (out, in) layout) over the last axis of x, any leading
+/// axes: the bias (out,) is written first and the GEMM adds the product onto it, so no second pass over the
+/// output. Undefined bias: plain matmul. ShapeError when the weight is not 2-D, its input width is not x's last
+/// axis, or the bias is not (out,).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, bool transpose_weight = false);
+
 }  // namespace xgrad

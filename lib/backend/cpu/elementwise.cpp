@@ -14,8 +14,9 @@
 #pragma GCC diagnostic pop
 
 #include <algorithm>
-#include <vector>
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/elementwise_strided.hpp"
@@ -284,6 +285,14 @@ class CpuElementwiseKernels final : public ElementwiseKernels {
   void broadcast(DType dtype, const void* in, const Shape& is, void* out, const Shape& os,
                  double scale) const override {
     if (numel(os) == 0) return;
+    if (scale == 1.0 && numel(is) >= 16 && is_row_of(is, os)) {  // a bias row repeated down the output
+      const std::size_t row = static_cast<std::size_t>(numel(is)) * dtype_size(dtype);
+      auto* o = static_cast<char*>(out);
+      cpu::parallel_rows(numel(os) / numel(is), numel(is), [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) std::memcpy(o + static_cast<std::size_t>(r) * row, in, row);
+      });
+      return;
+    }
     const auto loop = cpu::collapse<2>(os, {broadcast_strides(is, os), contiguous_strides(os)});
     const std::int64_t m = loop.inner(), s = loop.inner_stride(0);
     dispatch_floating(dtype, "elementwise.broadcast", [&](auto tag) {
