@@ -17,7 +17,7 @@ int parse_options(int argc, const char* const* argv, Options& o) {
   app.add_option("--warmup", o.warmup, "linear warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--dropout", o.dropout, "dropout probability")->check(CLI::Range(0.0, 0.99))->capture_default_str();
   app.add_option("--seed", o.seed, "seed of initialisation and batch sampling")->capture_default_str();
-  app.add_option("--threads", o.threads, "OpenBLAS threads")->check(positive)->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads (xgrad::set_num_threads)")->check(positive)->capture_default_str();
   app.add_option("--data", o.data, "UTF-8 text file, plain or gzip (default: the shipped Jargon File)")
       ->check(CLI::ExistingFile);
   app.add_option("--checkpoint-dir", o.checkpoint_dir, "where checkpoints, metrics.csv and loss.svg go")

@@ -20,7 +20,7 @@ struct Options {
   long warmup = 100;         ///< linear warm-up steps before the peak
   double dropout = 0.0;      ///< dropout probability in the blocks
   unsigned long seed = 1234; ///< seeds initialisation and batch sampling
-  int threads = 1;           ///< OpenBLAS threads
+  int threads = 1;           ///< CPU threads (xgrad::set_num_threads)
   std::string data;          ///< UTF-8 text, plain or .gz; empty: the shipped Jargon File
   std::string checkpoint_dir = "char_lm_run";  ///< checkpoints, metrics.csv and loss.svg go here
   bool resume = false;       ///< continue from the latest checkpoint in checkpoint_dir
