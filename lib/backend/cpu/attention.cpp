@@ -199,7 +199,7 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
   // Each (batch, head) block writes only its own head's slice of dQ, dK, dV and its own dZ block, so
   // threads taking disjoint runs of blocks never write the same element.
   cpu::parallel_for(d.B * d.N, 1, [&](int64_t bn0, int64_t bn1) {
-    std::vector<T> scratch_block(static_cast<std::size_t>(2 * TS));
+    std::vector<T> scratch_block(static_cast<std::size_t>(2 * TS)), vt(static_cast<std::size_t>(d.S * d.Dv));
     T* scratch = scratch_block.data();
     for (int64_t bh = bn0; bh < bn1; ++bh) {
       const int64_t b = bh / d.N, n = bh % d.N, bn = bh * TS;
@@ -212,6 +212,8 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
       T* dvh = dv ? dv + b * d.S * ldv + n * d.Dv : nullptr;
       const T* p_all = weights + bn;
       const T* dm_all = drop ? drop + bn : nullptr;
+      // Vᵀ (Dv, S) once per head, for the same reason as Kᵀ in the forward: dO·Vᵀ then runs as a plain product.
+      if (need_logits && doh) transpose_into(vh, ldv, d.S, d.Dv, vt.data());
       for_each_block(d, causal, [&](const RowBlock& r) {
         const int64_t rows = r.t1 - r.t0, ke = r.key_end, len = rows * d.S;
         const T* p = p_all + r.t0 * d.S;
@@ -231,7 +233,7 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
         //          =>  dP' = dO·Vᵀ ;  P' = P ⊙ D  =>  dP = dP' ⊙ D  (+ the returned weights' own gradient)
         // Columns from key_end on are never read: their P is 0, so their dZ is 0 whatever dP is.
         if (doh) {
-          gemm<T>(false, true, rows, ke, d.Dv, T(1), doh + r.t0 * ldv, ldv, vh, ldv, T(0), dp, d.S);
+          gemm<T>(false, false, rows, ke, d.Dv, T(1), doh + r.t0 * ldv, ldv, vt.data(), d.S, T(0), dp, d.S);
           if (dm)
             for (int64_t i = 0; i < len; ++i) dp[i] *= dm[i];
         } else {
