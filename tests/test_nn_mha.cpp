@@ -6,6 +6,7 @@
 #include "testing.hpp"
 #include "fixtures.hpp"
 #include "xgrad/autograd/tape.hpp"
+#include "xgrad/nn/attention.hpp"
 #include "xgrad/nn/multi_head_attention.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/reduction.hpp"
@@ -247,4 +248,16 @@ TEST_CASE("MultiHeadAttention: bad arguments and inputs raise typed errors namin
   const Tensor x4 = randn64({2, 3, 4, 4}, 8).detach();
   CHECK_THROWS_AS(two(x4, x4, {.use_causal_mask = true}), ValueError);
   CHECK_THROWS_WITH(two(x4, x4, {.use_causal_mask = true}), Catch::Contains("use_causal_mask needs exactly one"));
+}
+
+TEST_CASE("MultiHeadAttention and Attention: the output mask is the query mask, as Keras propagates it",
+          "[attention]") {
+  const Tensor q = randn64({2, 3, 4}, 61).detach(), v = randn64({2, 5, 4}, 62).detach();
+  const Tensor qm = from_vector({1, 1, 0, 1, 0, 1}, {2, 3}), vm = from_vector({1, 1, 1, 0, 1, 1, 0, 1, 1, 1}, {2, 5});
+  MultiHeadAttention mha(f64({.num_heads = 2, .key_dim = 2}));
+  CHECK(mha(q, v, {.query_mask = qm, .value_mask = vm}).mask.is_same(qm));
+  CHECK_FALSE(mha(q, v, {.value_mask = vm}).mask.defined());  // no query mask, nothing to propagate
+  nn::Attention luong({.dtype = DType::float64});
+  CHECK(luong(q, v, {.query_mask = qm, .value_mask = vm}).mask.is_same(qm));
+  CHECK_FALSE(luong(q, v).mask.defined());
 }

@@ -99,7 +99,7 @@ AttentionOutputs Attention::forward(const Tensor& query, const Tensor& value, co
     k = zeros({B, Tv, 1, 1}, options_.dtype, query.device());
   }
   const AttentionResult r = attention(q, k, reshape(value, {B, Tv, 1, dv}), o);
-  AttentionOutputs result{reshape(r.output, append(batch, {Tq, dv})), Tensor()};
+  AttentionOutputs result{reshape(r.output, append(batch, {Tq, dv})), Tensor(), call.query_mask};
   if (call.query_mask.defined())  // out = m ⊙ o: padded query rows give zeros (their scores stay as computed)
     result.output = where(reshape(call.query_mask, append(batch, {Tq, 1})), result.output,
                           scalar(0.0, options_.dtype, query.device()));

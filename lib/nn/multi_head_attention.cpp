@@ -212,7 +212,7 @@ AttentionOutputs MultiHeadAttention::forward(const Tensor& query, const Tensor& 
 
   // Y = C·Wo + bo, contracting (N, Hv): C (B, …, N, Hv) → query.shape[:-1] + O
   const Tensor C = detail::from_core(r.output, layout);
-  AttentionOutputs result{einsum_dense(C, kernels_[3], biases_[3], 2), Tensor()};
+  AttentionOutputs result{einsum_dense(C, kernels_[3], biases_[3], 2), Tensor(), call.query_mask};
   if (call.return_attention_scores) result.scores = reshape(r.scores, layout.score_shape);
   if (options_.activity_regularizer)
     add_activity_loss(div(options_.activity_regularizer(result.output), scalar(double(query.size(0)), dt)));

@@ -14,6 +14,9 @@ namespace xgrad::nn {
 struct AttentionOutputs {
   Tensor output = {};  ///< the layer's output
   Tensor scores = {};  ///< attention weights; undefined unless return_attention_scores
+  /// Keras's output mask (what it propagates to the next layer): the call's query_mask, as given;
+  /// undefined without one. Pass it on as the next masked layer's query/value mask.
+  Tensor mask = {};
 };
 
 /// Keras Attention's constructor arguments.
