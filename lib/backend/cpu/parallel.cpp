@@ -1,7 +1,6 @@
 #include "backend/cpu/parallel.hpp"
 
 #include <cblas.h>
-#include <immintrin.h>
 #include <sched.h>
 
 #include <atomic>
@@ -22,6 +21,15 @@ namespace {
 constexpr auto kSpin = std::chrono::microseconds(100);
 
 thread_local bool in_region = false;  // nested parallel_for calls run inline
+
+// A spin-wait hint: lets the sibling hardware thread run and saves power while polling.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 int default_threads() {
   if (const char* env = std::getenv("XGRAD_NUM_THREADS")) {
@@ -63,7 +71,7 @@ class Pool {
     in_region = false;
     // Every worker must be done with this job before its fields are reused.
     const int workers = static_cast<int>(workers_.size());
-    while (finished_.load(std::memory_order_acquire) != workers) _mm_pause();
+    while (finished_.load(std::memory_order_acquire) != workers) cpu_relax();
     if (error_) std::rethrow_exception(error_);
   }
 
@@ -94,7 +102,7 @@ class Pool {
         if ((i & 255) == 255 && std::chrono::steady_clock::now() > until) {
           generation_.wait(seen, std::memory_order_acquire);
         }
-        _mm_pause();
+        cpu_relax();
       }
       seen = g;
       if (stopping_) return;
