@@ -5,6 +5,10 @@
 // threshold; 3 threads make uneven chunks even on a 2-core machine.
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
 #include <thread>
 
 #include "testing.hpp"
@@ -172,4 +176,26 @@ TEST_CASE("Threads: two user threads running ops at once both get exact results"
       REQUIRE(g.size() == want.size());
       for (std::size_t i = 0; i < g.size(); ++i) CHECK(g[i] == Approx(want[i]).epsilon(1e-12).margin(1e-12));
     }
+}
+
+TEST_CASE("Threads: a child forked after the pool started gets a pool of its own", "[threads]") {
+  Threads scope(3);
+  Generator gen(16);
+  const Tensor a = randn({301, 67}, gen, DType::float64), b = randn({67, 45}, gen, DType::float64);
+  const auto want = naive_product(a, b, false, false);
+  (void)matmul(a, b);  // the parent's workers are running
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    alarm(10);  // a child waiting for the parent's workers, which do not exist here, would hang: die instead
+    const auto got = matmul(a, b).to_vector();
+    bool ok = got.size() == want.size() && num_threads() == 3;
+    for (std::size_t i = 0; ok && i < got.size(); ++i) ok = std::abs(got[i] - want[i]) <= 1e-12 * (1 + std::abs(want[i]));
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  INFO("child status " << status);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }

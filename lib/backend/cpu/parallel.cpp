@@ -1,6 +1,7 @@
 #include "backend/cpu/parallel.hpp"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <sched.h>
 
 #include <atomic>
@@ -43,7 +44,7 @@ int default_threads() {
 
 class Pool {
  public:
-  Pool() { start(default_threads()); }
+  explicit Pool(int threads) { start(threads); }
   ~Pool() { stop(); }
 
   int threads() const { return threads_.load(std::memory_order_relaxed); }
@@ -137,9 +138,21 @@ class Pool {
   std::exception_ptr error_;
 };
 
+// The pool lives until the process ends: a kernel run from another static object's destructor must still
+// find it. After fork() the child has none of the parent's workers (only the forking thread survives), so a
+// child that had inherited a pool with workers would wait for them forever; it gets a fresh pool instead,
+// built on its first parallel region (the fork handler itself only sets a flag: it may do little else).
+std::atomic<bool> forked{false};
+
 Pool& pool() {
-  static Pool instance;
-  return instance;
+  static Pool* instance = [] {
+    pthread_atfork(nullptr, nullptr, [] { forked.store(true, std::memory_order_relaxed); });
+    return new Pool(default_threads());
+  }();
+  if (forked.exchange(false, std::memory_order_relaxed)) {
+    instance = new Pool(instance->threads());  // the parent's pool is abandoned: its workers do not exist here
+  }
+  return *instance;
 }
 
 }  // namespace
