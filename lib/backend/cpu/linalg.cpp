@@ -1,5 +1,5 @@
 // CPU products: OpenBLAS CBLAS straight on the contiguous buffers, transpose flags instead of copies.
-// <cblas.h> lives only here (and in cpu_backend.cpp): it clashes with xtensor-blas.
+// <cblas.h> lives only in the CPU backend (here, attention.cpp, parallel.cpp): it clashes with xtensor-blas.
 #include "xgrad/backend/linalg.hpp"
 
 #include <cblas.h>
