@@ -113,7 +113,7 @@ TEST_CASE("Threads: elementwise maps and their gradients are bit-identical on 1 
     x.zero_grad(), rows.zero_grad(), bias.zero_grad();
     const Tensor y = gelu(x, true), e = exp(tanh(x)), r = add(rows, bias), s = mul(r, r);
     add(sum(mul(y, e)), sum(s)).backward();
-    return std::vector{y, e, r, s, x.grad(), rows.grad()};
+    return std::vector{y, e, r, s, x.grad(), rows.grad(), bias.grad()};  // bias: rows summed per column
   };
   check_equal(run_with(3, fn), run_with(1, fn));
 }
