@@ -366,25 +366,25 @@ class CpuNNKernels final : public NNKernels {
       using T = decltype(t);
       T* dw = static_cast<T*>(dweight);
       T* db = static_cast<T*>(dbias);
-      // Part 0 accumulates straight into dw/db; later parts into zeroed partials added in part order after.
-      const int64_t max_parts = cpu::pool_threads();
-      std::vector<T> partial(static_cast<std::size_t>(2 * cols * (max_parts - 1)), T(0));
-      auto part_sum = [&](T* whole, int64_t part, int64_t which) {
-        return !whole || part == 0 ? whole : partial.data() + ((part - 1) * 2 + which) * cols;
+      // Part 0 accumulates straight into dw and db; part p > 0 into row p - 1 of its own zeroed partials,
+      // added in part order afterwards.
+      const int64_t extra = (cpu::pool_threads() - 1) * cols;
+      std::vector<T> dw_parts(static_cast<std::size_t>(dw ? extra : 0)), db_parts(static_cast<std::size_t>(db ? extra : 0));
+      auto target = [&](T* whole, std::vector<T>& parts, int64_t part) {
+        return !whole || part == 0 ? whole : parts.data() + (part - 1) * cols;
       };
       const int64_t parts = cpu::parallel_parts(rows, std::max<int64_t>(1, cpu::kElementGrain / cols),
                                                 [&](int64_t part, int64_t r0, int64_t r1) {
         layer_norm_backward_rows<T>(static_cast<const T*>(x) + r0 * cols, static_cast<const T*>(weight),
                                     static_cast<const T*>(mean) + r0, static_cast<const T*>(rstd) + r0,
                                     static_cast<const T*>(dy) + r0 * cols, dx ? static_cast<T*>(dx) + r0 * cols : nullptr,
-                                    part_sum(dw, part, 0), part_sum(db, part, 1), r1 - r0, cols);
+                                    target(dw, dw_parts, part), target(db, db_parts, part), r1 - r0, cols);
       });
-      for (int64_t part = 1; part < parts; ++part)
-        for (T* whole : {dw, db})
-          if (whole) {
-            const T* p = part_sum(whole, part, whole == dw ? 0 : 1);
-            for (int64_t i = 0; i < cols; ++i) whole[i] += p[i];
-          }
+      auto add_parts = [&](T* whole, const std::vector<T>& partials) {
+        for (int64_t i = 0; whole && i < (parts - 1) * cols; ++i) whole[i % cols] += partials[static_cast<std::size_t>(i)];
+      };
+      add_parts(dw, dw_parts);
+      add_parts(db, db_parts);
     });
   }
 
