@@ -58,13 +58,10 @@ struct XgradMha {
   }
 };
 
-// Each library gets its own best configuration before each benchmark: xgrad's pool (which keeps OpenBLAS at
-// one thread inside it), or LibTorch's intra-op threads plus OpenBLAS's own threads for its products.
-void set_xgrad_threads(int threads) { xgrad::set_num_threads(threads); }
 
 void BM_XgradForward(benchmark::State& state) {
   const Case c = case_of(state);
-  set_xgrad_threads(c.threads);
+  xgrad::set_num_threads(c.threads);  // xgrad's pool; it keeps OpenBLAS at one thread inside it
   XgradMha m(c);
   xgrad::NoGradGuard no_grad;  // inference: nothing recorded
   for (auto _ : state) benchmark::DoNotOptimize(m.forward().raw_data());
@@ -72,7 +69,7 @@ void BM_XgradForward(benchmark::State& state) {
 
 void BM_XgradForwardBackward(benchmark::State& state) {
   const Case c = case_of(state);
-  set_xgrad_threads(c.threads);
+  xgrad::set_num_threads(c.threads);  // xgrad's pool; it keeps OpenBLAS at one thread inside it
   XgradMha m(c);
   for (auto _ : state) {
     m.zero_grad();
@@ -84,6 +81,7 @@ void BM_XgradForwardBackward(benchmark::State& state) {
 #ifdef XGRAD_BENCH_WITH_TORCH
 extern "C" void openblas_set_num_threads(int);
 
+// LibTorch's best configuration: its intra-op threads plus OpenBLAS's own threads for its products.
 void set_torch_threads(int threads) {
   torch::set_num_threads(threads);
   openblas_set_num_threads(threads);

@@ -71,11 +71,21 @@ bool write_result(int fd, const Result& r) {
   return write(fd, v, sizeof v) == sizeof v;
 }
 
-// Reads the child's result and reaps it; nothing when it failed.
-std::optional<Result> collect(const std::string& name, int fd, pid_t pid) {
+// Forks a child that runs `child(fd)` (which writes the result to fd and returns an exit code), then reads the
+// result and reaps the child; nothing when it failed.
+template <class Child>
+std::optional<Result> run_child(const std::string& name, Child child) {
+  int fd[2];
+  if (pipe(fd) != 0) return std::nullopt;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    _exit(child(fd[1]));
+  }
+  close(fd[1]);
   double v[kFields];
-  bool ok = read(fd, v, sizeof v) == sizeof v;
-  close(fd);
+  const bool ok = read(fd[0], v, sizeof v) == sizeof v;
+  close(fd[0]);
   int status = 0;
   waitpid(pid, &status, 0);
   if (!ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
@@ -84,43 +94,29 @@ std::optional<Result> collect(const std::string& name, int fd, pid_t pid) {
 
 // Runs fn in a forked child of this process.
 [[maybe_unused]] std::optional<Result> run_isolated(const std::string& name, const std::function<Result()>& fn) {
-  int fd[2];
-  if (pipe(fd) != 0) return std::nullopt;
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fd[0]);
-    int rc = 0;
+  return run_child(name, [&](int fd) {
     try {
-      rc = write_result(fd[1], fn()) ? 0 : 1;
+      return write_result(fd, fn()) ? 0 : 1;
     } catch (const std::exception& e) {
       fmt::print(stderr, "{}: {}\n", name, e.what());
-      rc = 1;
+      return 1;
     }
-    _exit(rc);
-  }
-  close(fd[1]);
-  return collect(name, fd[0], pid);
+  });
 }
 
 // Runs xgrad's side in bench_race_xgrad, a separate program beside this one that never loads LibTorch, so
 // its peak RSS is xgrad's own (a forked child would count the ~130 MB of LibTorch libraries mapped here).
 [[maybe_unused]] std::optional<Result> run_program(const std::string& name, const std::string& program,
                                                    const Config& cfg) {
-  int fd[2];
-  if (pipe(fd) != 0) return std::nullopt;
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fd[0]);
-    dup2(fd[1], STDOUT_FILENO);  // the worker writes its result to stdout
+  return run_child(name, [&](int fd) {
+    dup2(fd, STDOUT_FILENO);  // the worker writes its result to stdout
     const std::string t = std::to_string(cfg.threads), s = std::to_string(cfg.steps),
                       w = std::to_string(cfg.warmup_steps);
     execl(program.c_str(), program.c_str(), "--worker", "--threads", t.c_str(), "--steps", s.c_str(), "--warmup",
           w.c_str(), static_cast<char*>(nullptr));
     fmt::print(stderr, "{}: cannot run {}: {}\n", name, program, std::strerror(errno));
-    _exit(1);
-  }
-  close(fd[1]);
-  return collect(name, fd[0], pid);
+    return 1;
+  });
 }
 
 // bench_race_xgrad's path: beside this executable.
