@@ -44,7 +44,7 @@ int default_threads() {
 class Pool {
  public:
   explicit Pool(int threads) { start(threads); }
-  ~Pool() { stop(); }
+  ~Pool() = delete;  // pools live until the process ends (see pool())
 
   int threads() const { return threads_.load(std::memory_order_relaxed); }
 
