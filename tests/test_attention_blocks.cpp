@@ -1,6 +1,7 @@
 // The attention core's fast paths against its general one: causal attention computed over query blocks
 // that stop at the diagonal (lengths beyond one block, T != S, vector tails) must equal the same scores
-// blocked by an explicit lower-triangular keep-mask; inference (no weights kept) must equal recording.
+// blocked by an explicit lower-triangular keep-mask; the register-tiled forward (no bias, mask or dropout)
+// must equal the GEMM path that a keep-mask takes; inference (no weights kept) must equal recording.
 #include <catch2/catch.hpp>
 
 #include "testing.hpp"
@@ -23,6 +24,10 @@ Tensor causal_keep(std::int64_t T, std::int64_t S) {
     for (std::int64_t s = 0; s <= t && s < S; ++s) keep.set({t, s}, 1);
   return keep;
 }
+
+struct Extents {
+  std::int64_t T, S, Dk, Dv;
+};
 
 }  // namespace
 
@@ -89,24 +94,81 @@ TEST_CASE("attention: gradcheck of causal attention spanning several query block
 }
 
 TEST_CASE("attention: inference, which keeps no weights, gives exactly the recording path's output", "[attention]") {
-  for (const bool causal : {false, true}) {
-    INFO((causal ? "causal" : "unmasked") << ", dropout active");
-    const Tensor q = randn64({2, 21, 2, 3}, 71), k = randn64({2, 21, 2, 3}, 72), v = randn64({2, 21, 2, 3}, 73);
-    auto run = [&] {
-      Generator gen(11);
-      AttentionOptions o;
-      o.causal = causal;
-      o.dropout = 0.25;
-      o.training = true;
-      o.generator = &gen;
-      return attention(q, k, v, o).output;
-    };
-    const Tensor recorded = run();
-    Tensor inferred;
-    {
-      NoGradGuard no_grad;
-      inferred = run();
+  // Dropout 0 with a value width of 16 takes the register-tiled path.
+  for (const double dropout : {0.25, 0.0})
+    for (const bool causal : {false, true}) {
+      INFO((causal ? "causal" : "unmasked") << ", dropout " << dropout);
+      const Tensor q = randn64({2, 21, 2, 3}, 71), k = randn64({2, 21, 2, 3}, 72), v = randn64({2, 21, 2, 16}, 73);
+      auto run = [&] {
+        Generator gen(11);
+        AttentionOptions o;
+        o.causal = causal;
+        o.dropout = dropout;
+        o.training = true;
+        o.generator = &gen;
+        return attention(q, k, v, o).output;
+      };
+      const Tensor recorded = run();
+      Tensor inferred;
+      {
+        NoGradGuard no_grad;
+        inferred = run();
+      }
+      check_close(inferred, recorded, 0.0);
     }
-    check_close(inferred, recorded, 0.0);
+}
+
+TEST_CASE("attention: the register-tiled forward equals the GEMM path given an all-allowing keep-mask, values and "
+          "gradients",
+          "[attention]") {
+  // Value widths of 1 to 5 float batches on AVX-512, key widths that are not whole batches, query lengths
+  // with a row tail after blocks of 6, key lengths with a column tail and beyond one tile of columns.
+  for (const DType dt : {DType::float64, DType::float32})
+    for (const Extents e :
+         {Extents{37, 37, 5, 16}, Extents{37, 20, 16, 32}, Extents{20, 70, 3, 48}, Extents{13, 45, 8, 80}})
+      for (const bool causal : {false, true}) {
+        INFO("T=" << e.T << " S=" << e.S << " Dk=" << e.Dk << " Dv=" << e.Dv << (causal ? " causal" : "")
+                  << " dtype " << (dt == DType::float64 ? "float64" : "float32"));
+        const double tol = dt == DType::float64 ? 1e-12 : 1e-5;
+        const Tensor r = randn64({2, e.T, 2, e.Dv}, 15).detach().to(dt);
+        Tensor grads[2][3];
+        Tensor outs[2], scores[2];
+        for (int path = 0; path < 2; ++path) {  // 0: no mask (register tiles), 1: keep-mask (GEMMs)
+          Tensor q = randn64({2, e.T, 2, e.Dk}, 11).detach().to(dt).set_requires_grad();
+          Tensor k = randn64({2, e.S, 2, e.Dk}, 12).detach().to(dt).set_requires_grad();
+          Tensor v = randn64({2, e.S, 2, e.Dv}, 13).detach().to(dt).set_requires_grad();
+          AttentionOptions o;
+          o.scale = 0.6;
+          o.return_scores = true;
+          o.causal = causal && path == 0;
+          if (path == 1) o.mask = causal ? causal_keep(e.T, e.S) : ones({e.T, e.S}, DType::int64);
+          const AttentionResult res = attention(q, k, v, o);
+          (sum(res.output * r) + sum(res.scores * res.scores)).backward();
+          outs[path] = res.output;
+          scores[path] = res.scores;
+          const Tensor* leaves[3] = {&q, &k, &v};
+          for (int i = 0; i < 3; ++i) grads[path][i] = leaves[i]->grad();
+        }
+        check_close(outs[0], outs[1], tol);
+        check_close(scores[0], scores[1], tol);
+        for (int i = 0; i < 3; ++i) {
+          INFO("gradient of input " << i);
+          check_close(grads[0][i], grads[1][i], tol);
+        }
+      }
+}
+
+TEST_CASE("attention: gradcheck through the register-tiled forward, causal and not", "[attention]") {
+  for (const bool causal : {false, true}) {
+    INFO((causal ? "causal" : "unmasked"));
+    const Tensor q = randn64({1, 13, 2, 3}, 81), k = randn64({1, 9, 2, 3}, 82), v = randn64({1, 9, 2, 8}, 83);
+    const Tensor r = randn64({1, 13, 2, 8}, 84).detach();
+    check_gradcheck(
+        [&](const std::vector<Tensor>& in) {
+          AttentionOptions o;
+          o.causal = causal;
+          return sum(attention(in[0], in[1], in[2], o).output * r);
+        },
+        {q, k, v});
   }
 }

@@ -1,16 +1,21 @@
-// CPU kernels of the fused attention core. Per (batch, head) the products are CBLAS GEMMs that read
-// Q, K, V and write the output in projection layout through a leading dimension of N * D; the masked
-// softmax and its backward are row loops with xsimd exp (GCC vectorises std::exp only under -ffast-math,
-// which is unsafe with -inf logits).
+// CPU kernels of the fused attention core. Per (batch, head) the products read Q, K, V and write the
+// output in projection layout through a leading dimension of N * D; the masked softmax and its backward
+// are row loops with xsimd exp (GCC vectorises std::exp only under -ffast-math, which is unsafe with -inf
+// logits). The forward without bias, mask or dropout (plain and causal attention, what transformers run)
+// works on blocks of 6 query rows held in registers and L1: scores, softmax and P·V with register-tile
+// products. Everything else goes through CBLAS GEMMs per row block.
 #include <cblas.h>
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "backend/cpu/lanes.hpp"
 #include "backend/cpu/parallel.hpp"
 #include "xgrad/backend/attention.hpp"
 
@@ -34,35 +39,10 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     cblas_dgemm(CblasRowMajor, fa, fb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-// Σ of a batch's lanes (xsimd 8's hadd trips -Wuninitialized inside GCC 12's AVX-512 headers for double).
-template <class Batch, class T = typename Batch::value_type>
-T lane_sum(const Batch& acc) {
-  alignas(64) T lanes[Batch::size];
-  acc.store_aligned(lanes);
-  T sum = T(0);
-  for (std::size_t l = 0; l < Batch::size; ++l) sum += lanes[l];
-  return sum;
-}
+using cpu::lane_sum;
+using cpu::row_max;
 
-// max, Σ and Σ a·b over n elements with xsimd batches (GCC vectorises none of these reductions without
-// -ffast-math).
-template <class T>
-T row_max(const T* x, int64_t n) {
-  using Batch = xsimd::batch<T>;
-  constexpr int64_t W = Batch::size;
-  T m = kNegInf<T>;
-  int64_t s = 0;
-  if (n >= W) {
-    Batch acc = Batch::load_unaligned(x);
-    for (s = W; s + W <= n; s += W) acc = xsimd::max(acc, Batch::load_unaligned(x + s));
-    alignas(64) T lanes[W];  // xsimd 8 has no horizontal max
-    acc.store_aligned(lanes);
-    m = *std::max_element(lanes, lanes + W);
-  }
-  for (; s < n; ++s) m = std::max(m, x[s]);
-  return m;
-}
-
+// Σ a·b over n elements with xsimd batches (GCC vectorises no reduction without -ffast-math).
 template <class T>
 T row_dot(const T* a, const T* b, int64_t n) {
   using Batch = xsimd::batch<T>;
@@ -75,23 +55,23 @@ T row_dot(const T* a, const T* b, int64_t n) {
   return sum;
 }
 
-// z[0, n) = softmax(z[0, n)) given its maximum m (finite), vectorised exp; z[n, S) = 0 exactly.
+// p[0, n) = softmax(z[0, n)) given its maximum m (finite), vectorised exp; p[n, end) = 0 exactly. p may be z.
 template <class T>
-void softmax_prefix(T* __restrict z, int64_t n, int64_t S, T m) {
+void softmax_prefix(const T* z, T* p, int64_t n, int64_t end, T m) {
   using Batch = xsimd::batch<T>;
   constexpr int64_t W = Batch::size;
   Batch acc(T(0));
   int64_t s = 0;
   for (; s + W <= n; s += W) {
     const Batch e = xsimd::exp(Batch::load_unaligned(z + s) - m);
-    e.store_unaligned(z + s);
+    e.store_unaligned(p + s);
     acc += e;
   }
   T sum = lane_sum(acc);
-  for (; s < n; ++s) sum += (z[s] = std::exp(z[s] - m));
+  for (; s < n; ++s) sum += (p[s] = std::exp(z[s] - m));
   const T inv = T(1) / sum;
-  for (s = 0; s < n; ++s) z[s] *= inv;
-  std::fill(z + n, z + S, T(0));
+  for (s = 0; s < n; ++s) p[s] *= inv;
+  std::fill(p + n, p + end, T(0));
 }
 
 // One row of logits z in place: add the bias, replace blocked logits by -inf (blocked: s >= limit, a zero
@@ -114,7 +94,7 @@ void masked_softmax_row(T* __restrict z, int64_t end, int64_t limit, const T* bi
     m = row_max(z, n);
   }
   if (m == kNegInf<T>) n = 0;  // nothing may be attended: zero weights (torch would give NaN)
-  softmax_prefix(z, n, end, m);
+  softmax_prefix(z, z, n, end, m);
 }
 
 template <class T>
@@ -139,11 +119,108 @@ void for_each_block(const AttentionDims& d, bool causal, Fn&& fn) {
   }
 }
 
-// out (cols, rows) = in (rows, cols) read with leading dimension ld.
+// out (cols, rows) = in (rows, cols) read with leading dimension ld; out rows are ld_out apart.
 template <class T>
-void transpose_into(const T* in, int64_t ld, int64_t rows, int64_t cols, T* out) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * ld + c];
+void transpose_into(const T* in, int64_t ld, int64_t rows, int64_t cols, T* out, int64_t ld_out) {
+  for (int64_t c = 0; c < cols; ++c)  // contiguous writes: strided reads stall less than strided stores
+    for (int64_t r = 0; r < rows; ++r) out[c * ld_out + r] = in[r * ld + c];
+}
+
+// ---- The register-tiled forward: tiles of kTileRows rows by kTileBatches xsimd batches of columns ----
+
+constexpr int kTileRows = 6, kTileBatches = 4;  // 24 accumulators: within AVX-512's 32 registers
+
+// C (R, C·W) = alpha · A (R, K) · B (K, C·W): A's entries are broadcast, B's rows loaded as batches, and the
+// R·C sums stay in registers for the whole K loop. The loops are unrolled from the start so that GCC keeps
+// acc in registers rather than in a stack array.
+template <class T, int R, int C>
+void tile_product(int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T alpha, T* c, int64_t ldc) {
+  using Batch = xsimd::batch<T>;
+  constexpr int64_t W = Batch::size;
+  Batch acc[R][C];
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < C; ++j) acc[i][j] = Batch(T(0));
+  for (int64_t kk = 0; kk < K; ++kk) {
+    Batch row[C];
+#pragma GCC unroll 8
+    for (int j = 0; j < C; ++j) row[j] = Batch::load_unaligned(b + kk * ldb + j * W);
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) {
+      const Batch ai(a[i * lda + kk]);
+#pragma GCC unroll 8
+      for (int j = 0; j < C; ++j) acc[i][j] = xsimd::fma(ai, row[j], acc[i][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < C; ++j) (acc[i][j] * Batch(alpha)).store_unaligned(c + i * ldc + j * W);
+}
+
+template <class T>
+using TileProduct = void (*)(int64_t, const T*, int64_t, const T*, int64_t, T, T*, int64_t);
+
+// Every (rows, batches) instance, at (rows - 1) * kTileBatches + batches - 1.
+template <class T, std::size_t... I>
+constexpr std::array<TileProduct<T>, sizeof...(I)> tile_table(std::index_sequence<I...>) {
+  return {&tile_product<T, static_cast<int>(I) / kTileBatches + 1, static_cast<int>(I) % kTileBatches + 1>...};
+}
+
+// C (rows, cols) = alpha · A (rows, K) · B (K, cols) for rows <= kTileRows and cols a multiple of the batch width.
+template <class T>
+void small_product(int64_t rows, int64_t cols, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T alpha,
+                   T* c, int64_t ldc) {
+  static constexpr auto table = tile_table<T>(std::make_index_sequence<kTileRows * kTileBatches>{});
+  constexpr int64_t W = xsimd::batch<T>::size;
+  for (int64_t c0 = 0; c0 < cols; c0 += kTileBatches * W) {
+    const int64_t batches = std::min<int64_t>(kTileBatches, (cols - c0) / W);
+    table[(rows - 1) * kTileBatches + batches - 1](K, a, lda, b + c0, ldb, alpha, c + c0, ldc);
+  }
+}
+
+// The register-tiled forward serves calls without bias, keep-mask or dropout whose value width is whole batches.
+template <class T>
+bool tiled_forward_applies(const AttentionDims& d, const ScoreOperand& bias, const ScoreOperand& mask,
+                           const void* drop) {
+  return !bias.data && !mask.data && !drop && d.Dv % static_cast<int64_t>(xsimd::batch<T>::size) == 0;
+}
+
+// Per (batch, head) and block of kTileRows query rows: Z = scale·Q·Kᵀ into a block that stays in L1, P =
+// softmax(Z) row by row (into `weights` when kept), O = P·V. Kᵀ is copied once per head into rows padded
+// with zeros to whole tiles, so the score tiles need no column tail; causal blocks stop at the diagonal.
+template <class T>
+void tiled_forward(const AttentionDims& d, const T* q, const T* k, const T* v, T scale, bool causal, T* weights,
+                   T* out) {
+  constexpr int64_t kTileCols = kTileBatches * xsimd::batch<T>::size;
+  const int64_t ldk = d.N * d.Dk, ldv = d.N * d.Dv, TS = d.T * d.S;
+  const int64_t padded = (d.S + kTileCols - 1) / kTileCols * kTileCols;
+  cpu::parallel_for(d.B * d.N, 1, [&](int64_t bn0, int64_t bn1) {
+    std::vector<T> kt(static_cast<std::size_t>(d.Dk * padded), T(0)), z(static_cast<std::size_t>(kTileRows * padded));
+    for (int64_t bn = bn0; bn < bn1; ++bn) {
+      const int64_t b = bn / d.N, n = bn % d.N;
+      const T* qh = q + b * d.T * ldk + n * d.Dk;
+      transpose_into(k + b * d.S * ldk + n * d.Dk, ldk, d.S, d.Dk, kt.data(), padded);
+      const T* vh = v + b * d.S * ldv + n * d.Dv;
+      T* oh = out + b * d.T * ldv + n * d.Dv;
+      for (int64_t t0 = 0; t0 < d.T; t0 += kTileRows) {
+        const int64_t rows = std::min<int64_t>(kTileRows, d.T - t0), keys = causal ? std::min(t0 + rows, d.S) : d.S;
+        const int64_t tiled_keys = (keys + kTileCols - 1) / kTileCols * kTileCols;
+        small_product(rows, tiled_keys, d.Dk, qh + t0 * ldk, ldk, kt.data(), padded, scale, z.data(), padded);
+        T* p = weights ? weights + bn * TS + t0 * d.S : z.data();
+        const int64_t ldp = weights ? d.S : padded;
+        for (int64_t i = 0; i < rows; ++i) {
+          const T* zr = z.data() + i * padded;
+          int64_t allowed = causal ? std::min(t0 + i + 1, d.S) : d.S;
+          const T m = row_max(zr, allowed);
+          if (m == kNegInf<T>) allowed = 0;  // only from infinite inputs; zero weights, as the general path
+          softmax_prefix(zr, p + i * ldp, allowed, weights ? d.S : keys, m);
+        }
+        small_product(rows, d.Dv, keys, p, ldp, vh, ldv, T(1), oh + t0 * ldv, ldv);
+      }
+    }
+  });
 }
 
 template <class T, class M>
@@ -160,7 +237,7 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
       const T* kh = k + b * d.S * ldk + n * d.Dk;
       // Kᵀ (Dk, S) once per head: Q·Kᵀ then runs as a plain product, several times faster in OpenBLAS's
       // small-matrix kernels than the transposed form at these sizes.
-      transpose_into(kh, ldk, d.S, d.Dk, kt.data());
+      transpose_into(kh, ldk, d.S, d.Dk, kt.data(), d.S);
       const T* vh = v + b * d.S * ldv + n * d.Dv;
       T* oh = out + b * d.T * ldv + n * d.Dv;
       // Without returned weights P lives only in the scratch block, which stays hot in cache.
@@ -213,7 +290,7 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
       const T* p_all = weights + bn;
       const T* dm_all = drop ? drop + bn : nullptr;
       // Vᵀ (Dv, S) once per head, for the same reason as Kᵀ in the forward: dO·Vᵀ then runs as a plain product.
-      if (need_logits && doh) transpose_into(vh, ldv, d.S, d.Dv, vt.data());
+      if (need_logits && doh) transpose_into(vh, ldv, d.S, d.Dv, vt.data(), d.S);
       for_each_block(d, causal, [&](const RowBlock& r) {
         const int64_t rows = r.t1 - r.t0, ke = r.key_end, len = rows * d.S;
         const T* p = p_all + r.t0 * d.S;
@@ -278,6 +355,9 @@ class CpuAttentionKernels final : public AttentionKernels {
                void* weights, void* out) const override {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
+      if (tiled_forward_applies<T>(d, bias, mask, dropout_mask))
+        return tiled_forward<T>(d, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
+                                T(scale), causal, static_cast<T*>(weights), static_cast<T*>(out));
       const auto run = [&](auto m) {
         forward_typed<T, decltype(m)>(d, static_cast<const T*>(q), static_cast<const T*>(k),
                                       static_cast<const T*>(v), T(scale), bias, mask, causal,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "backend/cpu/lanes.hpp"
 #include "backend/cpu/parallel.hpp"
 #include "xgrad/backend/nn.hpp"
 
@@ -44,16 +45,8 @@ void store(T* p, int64_t i, T v) {
   p[i] = v;
 }
 
-// Sum of a batch's lanes. Not xsimd::hadd: with AVX-512 doubles GCC 12 reports a false "used
-// uninitialized" inside the extract intrinsic it uses.
-template <class T>
-T lane_sum(const Batch<T>& b) {
-  alignas(64) T lanes[Batch<T>::size];
-  b.store_aligned(lanes);
-  T s = T(0);
-  for (std::size_t l = 0; l < Batch<T>::size; ++l) s += lanes[l];
-  return s;
-}
+using cpu::lane_sum;
+using cpu::row_max;
 
 // sum over i < n of f(i, tag), with two accumulators to hide the add latency.
 template <class T, class F>
@@ -80,20 +73,6 @@ void map_to(T* out, int64_t n, F&& f) {
   for (; i < n; ++i) store(out, i, f(i, T{}));
 }
 
-template <class T>
-T max_of(const T* x, int64_t n) {
-  constexpr int64_t W = Batch<T>::size;
-  Batch<T> acc(kNegInf<T>);
-  int64_t i = 0;
-  for (; i + W <= n; i += W) acc = xsimd::max(acc, Batch<T>::load_unaligned(x + i));
-  alignas(64) T lanes[W];
-  acc.store_aligned(lanes);
-  T m = kNegInf<T>;
-  for (int64_t l = 0; l < W; ++l) m = std::max(m, lanes[l]);
-  for (; i < n; ++i) m = std::max(m, x[i]);
-  return m;
-}
-
 // m + log(sum(exp(x - m))) for the row maximum m.
 template <class T>
 T logsumexp(const T* x, T m, int64_t n) {
@@ -105,7 +84,7 @@ T logsumexp(const T* x, T m, int64_t n) {
 // One row along the last axis. m = max(x); s = sum exp(x - m); y = exp(x - m) / s or x - m - log s.
 template <class T>
 void softmax_row(const T* __restrict x, T* __restrict y, int64_t n, bool log) {
-  const T m = max_of(x, n);
+  const T m = row_max(x, n);
   if (m == kNegInf<T>) {  // every weight is zero: xgrad gives zeros, not 0/0
     std::fill(y, y + n, T(0));
     return;
@@ -278,7 +257,7 @@ int64_t cross_entropy_rows(const T* logits, const int64_t* targets, int64_t rows
       continue;
     }
     if (t < 0 || t >= C) return r;
-    const T l = logsumexp(x, max_of(x, C), C);
+    const T l = logsumexp(x, row_max(x, C), C);
     lse[r] = l;
     double loss = (1.0 - ls) * (double(l) - double(x[t]));
     if (ls != 0.0) {

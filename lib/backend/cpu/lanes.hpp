@@ -1,0 +1,68 @@
+#pragma once
+// Horizontal reductions of xsimd batches, shared by the CPU kernels that reduce rows. Lanes are combined
+// pairwise in registers (log2 W steps): softmax rows of 64 scores are short enough for a serial chain of
+// lane loads to cost as much as the row. Not xsimd::hadd: with AVX-512 doubles GCC 12 reports a false "used
+// uninitialized" inside the extract intrinsic it uses; and xsimd 8 has no horizontal max.
+#include <xsimd/xsimd.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+namespace xgrad::cpu {
+
+namespace detail {
+// Lane i takes lane (i + Shift) mod n.
+template <std::size_t Shift>
+struct RotateLanes {
+  static constexpr unsigned get(unsigned i, unsigned n) { return (i + Shift) % n; }
+};
+}  // namespace detail
+
+/// Combines the lanes of `b` pairwise with `op`: in registers by lane rotations where xsimd has them (AVX
+/// and later), else through a stored copy.
+template <class Batch, class Op, class T = typename Batch::value_type>
+T lane_reduce(Batch b, Op op) {
+#if XSIMD_WITH_AVX
+// GCC 12 reports a false "used uninitialized" inside the AVX-512 permute intrinsic that swizzle uses.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+  using Index = xsimd::batch<xsimd::as_unsigned_integer_t<T>, typename Batch::arch_type>;
+  [&]<std::size_t... Level>(std::index_sequence<Level...>) {  // rotate by W/2, W/4, ..., 1
+    using xsimd::make_batch_constant;
+    ((b = op(b, xsimd::swizzle(b, make_batch_constant<Index, detail::RotateLanes<(Batch::size >> (Level + 1))>>()))),
+     ...);
+  }(std::make_index_sequence<std::bit_width(Batch::size) - 1>{});
+#pragma GCC diagnostic pop
+  return b.get(0);
+#else
+  alignas(64) T lanes[Batch::size];
+  b.store_aligned(lanes);
+  for (std::size_t width = Batch::size / 2; width > 0; width /= 2)
+    for (std::size_t l = 0; l < width; ++l) lanes[l] = op(lanes[l], lanes[l + width]);
+  return lanes[0];
+#endif
+}
+
+/// Σ of the lanes of `b`.
+template <class Batch, class T = typename Batch::value_type>
+T lane_sum(const Batch& b) {
+  return lane_reduce(b, [](const auto& x, const auto& y) { return x + y; });
+}
+
+/// max of x[0, n); -inf for n = 0.
+template <class T>
+T row_max(const T* x, std::int64_t n) {
+  using Batch = xsimd::batch<T>;
+  constexpr std::int64_t W = Batch::size;
+  Batch acc(-std::numeric_limits<T>::infinity());
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W) acc = xsimd::max(acc, Batch::load_unaligned(x + i));
+  T m = lane_reduce(acc, [](const auto& x, const auto& y) { return xsimd::max(x, y); });
+  for (; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+}  // namespace xgrad::cpu
