@@ -56,9 +56,10 @@ std::pair<Tensor, Tensor> direct_attention(const Tensor& q, const Tensor& k, con
         }
         for (auto& x : z) total += (x = std::exp(x - m));
         for (std::int64_t s = 0; s < allowed; ++s) {
-          weights[((b * N + n) * T + t) * S + s] = static_cast<double>(z[s] / total);
+          const long double w = z[s] / total;
+          weights[((b * N + n) * T + t) * S + s] = static_cast<double>(w);
           for (std::int64_t j = 0; j < Dv; ++j)
-            out[((b * T + t) * N + n) * Dv + j] += static_cast<double>(z[s] / total * vv[((b * S + s) * N + n) * Dv + j]);
+            out[((b * T + t) * N + n) * Dv + j] += static_cast<double>(w * vv[((b * S + s) * N + n) * Dv + j]);
         }
       }
   return {from_vector(out, {B, T, N, Dv}, DType::float64), from_vector(weights, {B, N, T, S}, DType::float64)};
@@ -153,14 +154,15 @@ TEST_CASE("attention: inference, which keeps no weights, gives exactly the recor
     }
 }
 
-TEST_CASE("attention: the register-tiled forward (no mask) and the GEMM path (all-allowing keep-mask) equal a direct "
-          "evaluation, and agree in gradients",
+TEST_CASE("attention: register-tiled and GEMM forwards, with and without a keep-mask, equal a direct evaluation and "
+          "agree in gradients",
           "[attention]") {
-  // Value widths of 1 to 5 float batches on AVX-512, key widths that are not whole batches, query lengths
-  // with a row tail after blocks of 6, key lengths with a column tail and beyond one tile of columns.
+  // Value widths of 1 to 5 float batches on AVX-512 (register tiles), and odd ones that are whole batches on
+  // no machine (GEMMs); key widths that are not whole batches, query lengths with a row tail after blocks of
+  // 6, key lengths with a column tail and beyond one tile of columns.
   for (const DType dt : {DType::float64, DType::float32})
-    for (const Extents e :
-         {Extents{37, 37, 5, 16}, Extents{37, 20, 16, 32}, Extents{20, 70, 3, 48}, Extents{13, 45, 8, 80}})
+    for (const Extents e : {Extents{37, 37, 5, 16}, Extents{37, 20, 16, 32}, Extents{20, 70, 3, 48},
+                            Extents{13, 45, 8, 80}, Extents{37, 37, 5, 5}, Extents{20, 70, 3, 7}})
       for (const bool causal : {false, true}) {
         INFO("T=" << e.T << " S=" << e.S << " Dk=" << e.Dk << " Dv=" << e.Dv << (causal ? " causal" : "")
                   << " dtype " << (dt == DType::float64 ? "float64" : "float32"));
@@ -169,7 +171,7 @@ TEST_CASE("attention: the register-tiled forward (no mask) and the GEMM path (al
         Tensor grads[2][3];
         Tensor outs[2], scores[2];
         std::pair<Tensor, Tensor> direct;
-        for (int path = 0; path < 2; ++path) {  // 0: no mask (register tiles), 1: keep-mask (GEMMs)
+        for (int path = 0; path < 2; ++path) {  // 0: no mask (causal flag), 1: an all-allowing or causal keep-mask
           Tensor q = randn64({2, e.T, 2, e.Dk}, 11).detach().to(dt).set_requires_grad();
           Tensor k = randn64({2, e.S, 2, e.Dk}, 12).detach().to(dt).set_requires_grad();
           Tensor v = randn64({2, e.S, 2, e.Dv}, 13).detach().to(dt).set_requires_grad();
@@ -198,19 +200,34 @@ TEST_CASE("attention: the register-tiled forward (no mask) and the GEMM path (al
       }
 }
 
-TEST_CASE("attention: gradcheck through the register-tiled forward, causal and not", "[attention]") {
+TEST_CASE("attention: gradcheck through the register-tiled forward: plain, causal, and bias with keep-mask and "
+          "dropout",
+          "[attention]") {
   // Dv = 16 is whole batches of double and float on AVX-512 and AVX2, so the forward runs as register tiles.
-  for (const bool causal : {false, true}) {
-    INFO((causal ? "causal" : "unmasked"));
-    const Tensor q = randn64({1, 13, 2, 16}, 81, 0.3), k = randn64({1, 16, 2, 16}, 82, 0.3);
-    const Tensor v = randn64({1, 16, 2, 16}, 83);
-    const Tensor r = randn64({1, 13, 2, 16}, 84).detach();
+  const Tensor q = randn64({1, 13, 2, 16}, 81, 0.3), k = randn64({1, 16, 2, 16}, 82, 0.3);
+  const Tensor v = randn64({1, 16, 2, 16}, 83), bias = randn64({1, 2, 13, 16}, 85, 0.5);
+  const Tensor r = randn64({1, 13, 2, 16}, 84).detach(), r_scores = randn64({1, 2, 13, 16}, 86).detach();
+  Tensor keep = ones({13, 16}, DType::int64);
+  for (std::int64_t t = 0; t < 13; ++t) keep.set({t, (3 * t + 1) % 16}, 0);
+  keep.set({4, 0}, 0);
+  for (int path = 0; path < 3; ++path) {
+    INFO("path " << path);  // plain, causal, bias + keep-mask + dropout with returned weights
     check_gradcheck(
         [&](const std::vector<Tensor>& in) {
+          Generator gen(7);
           AttentionOptions o;
-          o.causal = causal;
-          return sum(attention(in[0], in[1], in[2], o).output * r);
+          o.causal = path == 1;
+          if (path == 2) {
+            o.bias = in[3];
+            o.mask = keep;
+            o.dropout = 0.3;
+            o.training = true;
+            o.generator = &gen;
+            o.return_scores = true;
+          }
+          const AttentionResult res = attention(in[0], in[1], in[2], o);
+          return path == 2 ? sum(res.output * r) + sum(res.scores * r_scores) : sum(res.output * r);
         },
-        {q, k, v});
+        {q, k, v, bias});
   }
 }

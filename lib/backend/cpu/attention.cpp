@@ -1,9 +1,9 @@
 // CPU kernels of the fused attention core. Per (batch, head) the products read Q, K, V and write the
 // output in projection layout through a leading dimension of N * D; the masked softmax and its backward
 // are row loops with xsimd exp (GCC vectorises std::exp only under -ffast-math, which is unsafe with -inf
-// logits). The forward without bias, mask or dropout (plain and causal attention, what transformers run)
-// works on blocks of 6 query rows held in registers and L1: scores, softmax and P·V with register-tile
-// products. Everything else goes through CBLAS GEMMs per row block.
+// logits). The forward works on blocks of 6 query rows held in registers and L1: scores, masked softmax,
+// dropout and P·V with register-tile products, whenever the value width is whole SIMD batches; other
+// widths and the backward go through CBLAS GEMMs per row block.
 #include <cblas.h>
 #include <xsimd/xsimd.hpp>
 
@@ -74,12 +74,13 @@ void softmax_prefix(const T* z, T* p, int64_t n, int64_t end, T m) {
   std::fill(p + n, p + end, T(0));
 }
 
-// One row of logits z in place: add the bias, replace blocked logits by -inf (blocked: s >= limit, a zero
-// keep-mask entry, or a -inf logit), then softmax with the maximum of the unblocked logits subtracted.
-// Blocked weights come out exactly 0 (exp(-inf) = 0), written up to `end`; a row with nothing unblocked is all
-// 0, never NaN. Only the prefix [0, limit) is read, so a causal row costs just its allowed columns.
+// One row of logits z into weights p (p may be z): add the bias, replace blocked logits by -inf (blocked:
+// s >= limit, a zero keep-mask entry, or a -inf logit), then softmax with the maximum of the unblocked logits
+// subtracted. Blocked weights come out exactly 0 (exp(-inf) = 0), written up to `end`; a row with nothing
+// unblocked is all 0, never NaN. Only the prefix [0, limit) is read, so a causal row costs just its allowed
+// columns.
 template <class T, class M>
-void masked_softmax_row(T* __restrict z, int64_t end, int64_t limit, const T* bias, int64_t bias_step, const M* mask,
+void masked_softmax_row(const T* z, T* p, int64_t end, int64_t limit, const T* bias, int64_t bias_step, const M* mask,
                         int64_t mask_step) {
   int64_t n = limit;
   T m;
@@ -87,14 +88,15 @@ void masked_softmax_row(T* __restrict z, int64_t end, int64_t limit, const T* bi
     m = kNegInf<T>;
     for (int64_t s = 0; s < limit; ++s) {
       const T x = bias ? z[s] + bias[s * bias_step] : z[s];
-      z[s] = mask && mask[s * mask_step] == M(0) ? kNegInf<T> : x;
-      m = std::max(m, z[s]);
+      p[s] = mask && mask[s * mask_step] == M(0) ? kNegInf<T> : x;
+      m = std::max(m, p[s]);
     }
+    z = p;
   } else {
     m = row_max(z, n);
   }
   if (m == kNegInf<T>) n = 0;  // nothing may be attended: zero weights (torch would give NaN)
-  softmax_prefix(z, z, n, end, m);
+  softmax_prefix(z, p, n, end, m);
 }
 
 template <class T>
@@ -180,19 +182,21 @@ void small_product(int64_t rows, int64_t cols, int64_t K, const T* a, int64_t ld
   }
 }
 
-// The register-tiled forward serves calls without bias, keep-mask or dropout whose value width is whole batches.
+// Whether the register-tiled forward serves a call: value widths of whole batches (P·V tiles have no column
+// tail). Every call of such widths takes it, so that scores never depend on whether a mask or dropout is
+// present.
 template <class T>
-bool tiled_forward_applies(const AttentionDims& d, const ScoreOperand& bias, const ScoreOperand& mask,
-                           const void* drop) {
-  return !bias.data && !mask.data && !drop && d.Dv % static_cast<int64_t>(xsimd::batch<T>::size) == 0;
+bool tiled_forward_applies(const AttentionDims& d) {
+  return d.Dv % static_cast<int64_t>(xsimd::batch<T>::size) == 0;
 }
 
 // Per (batch, head) and block of kTileRows query rows: Z = scale·Q·Kᵀ into a block that stays in L1, P =
-// softmax(Z) row by row (into `weights` when kept), O = P·V. Kᵀ is copied once per head into rows padded
-// with zeros to whole tiles, so the score tiles need no column tail; causal blocks stop at the diagonal.
-template <class T>
-void tiled_forward(const AttentionDims& d, const T* q, const T* k, const T* v, T scale, bool causal, T* weights,
-                   T* out) {
+// masked_softmax(Z + bias) row by row (into `weights` when kept), P' = P ⊙ D with dropout, O = P'·V. Kᵀ is
+// copied once per head into rows padded with zeros to whole tiles, so the score tiles need no column tail;
+// causal blocks stop at the diagonal.
+template <class T, class M>
+void tiled_forward(const AttentionDims& d, const T* q, const T* k, const T* v, T scale, const ScoreOperand& bias,
+                   const ScoreOperand& mask, bool causal, const T* drop, T* weights, T* out) {
   constexpr int64_t kTileCols = kTileBatches * xsimd::batch<T>::size;
   const int64_t ldk = d.N * d.Dk, ldv = d.N * d.Dv, TS = d.T * d.S;
   const int64_t padded = (d.S + kTileCols - 1) / kTileCols * kTileCols;
@@ -208,16 +212,22 @@ void tiled_forward(const AttentionDims& d, const T* q, const T* k, const T* v, T
         const int64_t rows = std::min<int64_t>(kTileRows, d.T - t0), keys = causal ? std::min(t0 + rows, d.S) : d.S;
         const int64_t tiled_keys = (keys + kTileCols - 1) / kTileCols * kTileCols;
         small_product(rows, tiled_keys, d.Dk, qh + t0 * ldk, ldk, kt.data(), padded, scale, z.data(), padded);
+        // Kept weights are written whole (zeros to S); in scratch only up to `keys`, all that P·V reads.
         T* p = weights ? weights + bn * TS + t0 * d.S : z.data();
         const int64_t ldp = weights ? d.S : padded;
         for (int64_t i = 0; i < rows; ++i) {
-          const T* zr = z.data() + i * padded;
-          int64_t allowed = causal ? std::min(t0 + i + 1, d.S) : d.S;
-          const T m = row_max(zr, allowed);
-          if (m == kNegInf<T>) allowed = 0;  // only from infinite inputs; zero weights, as the general path
-          softmax_prefix(zr, p + i * ldp, allowed, weights ? d.S : keys, m);
+          const int64_t t = t0 + i;
+          masked_softmax_row<T, M>(z.data() + i * padded, p + i * ldp, weights ? d.S : keys,
+                                   causal ? std::min(t + 1, d.S) : d.S,
+                                   bias.data ? at<T>(bias, b, n, t) : nullptr, bias.strides[3],
+                                   mask.data ? at<M>(mask, b, n, t) : nullptr, mask.strides[3]);
         }
-        small_product(rows, d.Dv, keys, p, ldp, vh, ldv, T(1), oh + t0 * ldv, ldv);
+        if (drop) {  // P' = P ⊙ D into the scratch block (P itself stays as the kept weights)
+          const T* dm = drop + bn * TS + t0 * d.S;
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t s = 0; s < keys; ++s) z[i * padded + s] = p[i * ldp + s] * dm[i * d.S + s];
+        }
+        small_product(rows, d.Dv, keys, drop ? z.data() : p, drop ? padded : ldp, vh, ldv, T(1), oh + t0 * ldv, ldv);
       }
     }
   });
@@ -250,7 +260,7 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
         gemm<T>(false, false, rows, ke, d.Dk, scale, qh + r.t0 * ldk, ldk, kt.data(), d.S, T(0), wb, d.S);
         for (int64_t t = r.t0; t < r.t1; ++t)  // P = masked_softmax(Z + bias)
           // Kept weights are zeroed to S; scratch only up to the block's key_end, all the P·V product reads.
-          masked_softmax_row<T, M>(w + t * d.S, weights ? d.S : ke, causal ? std::min(t + 1, d.S) : d.S,
+          masked_softmax_row<T, M>(w + t * d.S, w + t * d.S, weights ? d.S : ke, causal ? std::min(t + 1, d.S) : d.S,
                                    bias.data ? at<T>(bias, b, n, t) : nullptr, bias.strides[3],
                                    mask.data ? at<M>(mask, b, n, t) : nullptr, mask.strides[3]);
         const T* p = wb;
@@ -355,14 +365,11 @@ class CpuAttentionKernels final : public AttentionKernels {
                void* weights, void* out) const override {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
-      if (tiled_forward_applies<T>(d, bias, mask, dropout_mask))
-        return tiled_forward<T>(d, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
-                                T(scale), causal, static_cast<T*>(weights), static_cast<T*>(out));
       const auto run = [&](auto m) {
-        forward_typed<T, decltype(m)>(d, static_cast<const T*>(q), static_cast<const T*>(k),
-                                      static_cast<const T*>(v), T(scale), bias, mask, causal,
-                                      static_cast<const T*>(dropout_mask), static_cast<T*>(weights),
-                                      static_cast<T*>(out));
+        using M = decltype(m);
+        const auto forward = tiled_forward_applies<T>(d) ? tiled_forward<T, M> : forward_typed<T, M>;
+        forward(d, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), T(scale), bias, mask,
+                causal, static_cast<const T*>(dropout_mask), static_cast<T*>(weights), static_cast<T*>(out));
       };
       if (!mask.data) run(T{});  // the mask type is irrelevant when there is none
       else dispatch_any(mask.dtype, run);
