@@ -73,6 +73,15 @@ TEST_CASE("sub, mul, div, pow: values by hand", "[elementwise]") {
   CHECK(pow(a, 3.0).to_vector()[2] == Approx(27).epsilon(1e-14));
   CHECK(pow(a, 0.5).to_vector()[3] == 2);
   CHECK(pow(f64({-2, -3}, {2}), 3.0).to_vector() == std::vector<double>{-8, -27});  // odd power keeps the sign
+  // Integer exponents multiply, so they are exact wherever the products are, in SIMD-length tensors too.
+  std::vector<double> xs, cubes, inverse_squares;
+  for (int i = -12; i <= 12; ++i) {
+    xs.push_back(i == 0 ? 0.5 : i);
+    cubes.push_back(xs.back() * xs.back() * xs.back());
+    inverse_squares.push_back(1.0 / (xs.back() * xs.back()));
+  }
+  CHECK(pow(f64(xs, {25}), 3.0).to_vector() == cubes);
+  CHECK(pow(f64(xs, {25}), -2.0).to_vector() == inverse_squares);
   CHECK(pow(f64({-2, 4}, {2}), -1.0).to_vector() == std::vector<double>{-0.5, 0.25});
 }
 

@@ -127,6 +127,19 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 constexpr double kGeluCubic = 0.044715;
 
+// Whether x^p runs as integer_power: integer exponents up to 64 in magnitude.
+bool is_small_integer(double p) { return std::nearbyint(p) == p && std::abs(p) <= 64.0; }
+
+// x^k by repeated squaring, as PyTorch does for integer exponents: (-2)^3 is exactly -8, where xsimd's pow
+// (exp(k·log|x|) with the sign restored) is an ulp off.
+template <class T>
+T integer_power(T x, std::int64_t k) {
+  T result = T(1), base = x;
+  for (std::int64_t e = k < 0 ? -k : k; e > 0; e >>= 1, base *= base)
+    if (e & 1) result *= base;
+  return k < 0 ? T(1) / result : result;
+}
+
 template <class T>
 void unary_impl(UnaryOp op, const T* in, T* out, std::int64_t n, double param) {
   auto x = view(in, n);
@@ -154,6 +167,8 @@ void unary_impl(UnaryOp op, const T* in, T* out, std::int64_t n, double param) {
     case UnaryOp::pow_scalar:
       if (param == 2.0) for (std::int64_t i = 0; i < n; ++i) out[i] = in[i] * in[i];
       else if (param == 0.5) xt::noalias(o) = xt::sqrt(x);
+      else if (is_small_integer(param))
+        for (std::int64_t i = 0; i < n; ++i) out[i] = integer_power(in[i], static_cast<std::int64_t>(param));
       else xt::noalias(o) = xt::pow(x, p);
       return;
   }
@@ -224,6 +239,9 @@ void unary_backward_impl(UnaryOp op, const T* grad, const T* saved, T* gin, std:
       if (param == 0.0) for (std::int64_t i = 0; i < n; ++i) gin[i] = T(0);
       else if (param == 1.0) for (std::int64_t i = 0; i < n; ++i) gin[i] = grad[i];
       else if (param == 2.0) for (std::int64_t i = 0; i < n; ++i) gin[i] = T(2) * grad[i] * saved[i];
+      else if (is_small_integer(param))
+        for (std::int64_t i = 0; i < n; ++i)
+          gin[i] = grad[i] * p * integer_power(saved[i], static_cast<std::int64_t>(param) - 1);
       else xt::noalias(o) = g * p * xt::pow(s, p - T(1));
       return;
   }
