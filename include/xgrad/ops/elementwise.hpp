@@ -24,7 +24,7 @@ Tensor rsub(double s, const Tensor& a);
 Tensor rdiv(double s, const Tensor& a);
 /// -a.
 Tensor neg(const Tensor& a);
-/// a ** exponent, elementwise.
+/// a ** exponent, elementwise; an integer exponent (|p| <= 64) multiplies, so (-2) ** 3 is exactly -8.
 Tensor pow(const Tensor& a, double exponent);
 /// a ** b with broadcasting (a must be positive where b is not an integer); where a = 0 < b the
 /// gradient for b is 0, like torch.
