@@ -1,7 +1,6 @@
 // CPU kernels of the fused attention core. Per (batch, head) the products read Q, K, V and write the
 // output in projection layout through a leading dimension of N * D; the masked softmax and its backward
-// are row loops with xsimd exp (GCC vectorises std::exp only under -ffast-math, which is unsafe with -inf
-// logits). The forward works on blocks of 6 query rows held in registers and L1: scores, masked softmax,
+// are row loops over the row kernels of rows.hpp. The forward works on blocks of 6 query rows held in registers and L1: scores, masked softmax,
 // dropout and P·V with register-tile products. The backward runs CBLAS GEMMs per row block.
 #include <cblas.h>
 #include <xsimd/xsimd.hpp>
@@ -14,7 +13,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
-#include "backend/cpu/lanes.hpp"
+#include "backend/cpu/rows.hpp"
 #include "backend/cpu/parallel.hpp"
 #include "xgrad/backend/attention.hpp"
 
@@ -38,40 +37,9 @@ void gemm(bool ta, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t
     cblas_dgemm(CblasRowMajor, fa, CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-using cpu::lane_sum;
+using cpu::row_dot;
 using cpu::row_max;
-
-// Σ a·b over n elements with xsimd batches (GCC vectorises no reduction without -ffast-math).
-template <class T>
-T row_dot(const T* a, const T* b, int64_t n) {
-  using Batch = xsimd::batch<T>;
-  constexpr int64_t W = Batch::size;
-  Batch acc(T(0));
-  int64_t s = 0;
-  for (; s + W <= n; s += W) acc = xsimd::fma(Batch::load_unaligned(a + s), Batch::load_unaligned(b + s), acc);
-  T sum = lane_sum(acc);
-  for (; s < n; ++s) sum += a[s] * b[s];
-  return sum;
-}
-
-// p[0, n) = softmax(z[0, n)) given its maximum m (finite), vectorised exp; p[n, end) = 0 exactly. p may be z.
-template <class T>
-void softmax_prefix(const T* z, T* p, int64_t n, int64_t end, T m) {
-  using Batch = xsimd::batch<T>;
-  constexpr int64_t W = Batch::size;
-  Batch acc(T(0));
-  int64_t s = 0;
-  for (; s + W <= n; s += W) {
-    const Batch e = xsimd::exp(Batch::load_unaligned(z + s) - m);
-    e.store_unaligned(p + s);
-    acc += e;
-  }
-  T sum = lane_sum(acc);
-  for (; s < n; ++s) sum += (p[s] = std::exp(z[s] - m));
-  const T inv = T(1) / sum;
-  for (s = 0; s < n; ++s) p[s] *= inv;
-  std::fill(p + n, p + end, T(0));
-}
+using cpu::softmax_prefix;
 
 // One row of logits z into weights p (p may be z): add the bias, replace blocked logits by -inf (blocked:
 // s >= limit, a zero keep-mask entry, or a -inf logit), then softmax with the maximum of the unblocked logits

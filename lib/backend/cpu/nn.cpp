@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
-#include "backend/cpu/lanes.hpp"
+#include "backend/cpu/rows.hpp"
 #include "backend/cpu/parallel.hpp"
 #include "xgrad/backend/nn.hpp"
 
@@ -46,7 +46,9 @@ void store(T* p, int64_t i, T v) {
 }
 
 using cpu::lane_sum;
+using cpu::row_dot;
 using cpu::row_max;
+using cpu::softmax_prefix;
 
 // sum over i < n of f(i, tag), with two accumulators to hide the add latency.
 template <class T, class F>
@@ -94,9 +96,7 @@ void softmax_row(const T* __restrict x, T* __restrict y, int64_t n, bool log) {
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] - lse;
     return;
   }
-  map_to(y, n, [&](int64_t i, auto t) { return xsimd::exp(load(x, i, t) - m); });
-  const T inv = T(1) / sum_of<T>(n, [&](int64_t i, auto t) { return load(y, i, t); });
-  for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+  softmax_prefix(x, y, n, n, m);
 }
 
 // Backward of one row. softmax: y = softmax(x)  =>  dx = y * (dy - sum(dy * y)).
@@ -105,7 +105,7 @@ void softmax_row(const T* __restrict x, T* __restrict y, int64_t n, bool log) {
 template <class T>
 void softmax_backward_row(const T* __restrict y, const T* __restrict dy, T* __restrict dx, int64_t n, bool log) {
   if (!log) {
-    const T dot = sum_of<T>(n, [&](int64_t i, auto t) { return load(dy, i, t) * load(y, i, t); });
+    const T dot = row_dot(dy, y, n);
     for (int64_t i = 0; i < n; ++i) dx[i] = y[i] * (dy[i] - dot);
     return;
   }

@@ -1,12 +1,14 @@
 #pragma once
-// Horizontal reductions of xsimd batches, shared by the CPU kernels that reduce rows. Lanes are combined
-// pairwise in registers (log2 W steps): softmax rows of 64 scores are short enough for a serial chain of
-// lane loads to cost as much as the row. Not xsimd::hadd: with AVX-512 doubles GCC 12 reports a false "used
+// Row kernels shared by the CPU softmax, cross-entropy and attention kernels: horizontal reductions of xsimd
+// batches, the max and dot product of a row, and the softmax of a row. Lanes are combined pairwise in
+// registers (log2 W steps): softmax rows of 64 scores are short enough for a serial chain of lane loads to
+// cost as much as the row. Not xsimd::hadd: with AVX-512 doubles GCC 12 reports a false "used
 // uninitialized" inside the extract intrinsic it uses; and xsimd 8 has no horizontal max.
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <utility>
@@ -63,6 +65,39 @@ T row_max(const T* x, std::int64_t n) {
   T m = lane_reduce(acc, [](const auto& x, const auto& y) { return xsimd::max(x, y); });
   for (; i < n; ++i) m = std::max(m, x[i]);
   return m;
+}
+
+/// Σ a[i]·b[i] over i < n.
+template <class T>
+T row_dot(const T* a, const T* b, std::int64_t n) {
+  using Batch = xsimd::batch<T>;
+  constexpr std::int64_t W = Batch::size;
+  Batch acc(T(0));
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W) acc = xsimd::fma(Batch::load_unaligned(a + i), Batch::load_unaligned(b + i), acc);
+  T sum = lane_sum(acc);
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+/// p[0, n) = softmax(z[0, n)) given its maximum m (finite), with xsimd's exp (GCC vectorises std::exp only
+/// under -ffast-math, which is unsafe with -inf logits); p[n, end) = 0 exactly. p may be z.
+template <class T>
+void softmax_prefix(const T* z, T* p, std::int64_t n, std::int64_t end, T m) {
+  using Batch = xsimd::batch<T>;
+  constexpr std::int64_t W = Batch::size;
+  Batch acc(T(0));
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const Batch e = xsimd::exp(Batch::load_unaligned(z + i) - m);
+    e.store_unaligned(p + i);
+    acc += e;
+  }
+  T sum = lane_sum(acc);
+  for (; i < n; ++i) sum += (p[i] = std::exp(z[i] - m));
+  const T inv = T(1) / sum;
+  for (i = 0; i < n; ++i) p[i] *= inv;
+  std::fill(p + n, p + end, T(0));
 }
 
 }  // namespace xgrad::cpu
