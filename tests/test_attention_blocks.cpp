@@ -1,8 +1,7 @@
-// The attention core's block structure: causal attention computed over query blocks that stop at the
-// diagonal (lengths beyond one block, T != S, vector tails) must equal the same scores blocked by an explicit
-// lower-triangular keep-mask; the register-tiled forward, with and without a keep-mask, at value widths of
-// whole SIMD batches and at odd ones (a zero-padded copy of V), must equal a direct evaluation; inference (no
-// weights kept) must equal recording.
+// The attention core's fast paths against its general one: causal attention computed over query blocks
+// that stop at the diagonal (lengths beyond one block, T != S, vector tails) must equal the same scores
+// blocked by an explicit lower-triangular keep-mask; the register-tiled forward (no bias, mask or dropout)
+// must equal the GEMM path that a keep-mask takes; inference (no weights kept) must equal recording.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -155,12 +154,12 @@ TEST_CASE("attention: inference, which keeps no weights, gives exactly the recor
     }
 }
 
-TEST_CASE("attention: the register-tiled forward, with and without a keep-mask, equals a direct evaluation, and the "
-          "two agree in gradients",
+TEST_CASE("attention: register-tiled and GEMM forwards, with and without a keep-mask, equal a direct evaluation and "
+          "agree in gradients",
           "[attention]") {
-  // Value widths of 1 to 5 float batches on AVX-512, and odd ones that are whole batches on no machine (run on
-  // a zero-padded V); key widths that are not whole batches, query lengths with a row tail after blocks of 6,
-  // key lengths with a column tail and beyond one tile of columns.
+  // Value widths of 1 to 5 float batches on AVX-512 (register tiles), and odd ones that are whole batches on
+  // no machine (GEMMs); key widths that are not whole batches, query lengths with a row tail after blocks of
+  // 6, key lengths with a column tail and beyond one tile of columns.
   for (const DType dt : {DType::float64, DType::float32})
     for (const Extents e : {Extents{37, 37, 5, 16}, Extents{37, 20, 16, 32}, Extents{20, 70, 3, 48},
                             Extents{13, 45, 8, 80}, Extents{37, 37, 5, 5}, Extents{20, 70, 3, 7}})

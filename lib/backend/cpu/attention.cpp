@@ -1,7 +1,8 @@
 // CPU kernels of the fused attention core. Per (batch, head) the products read Q, K, V and write the
 // output in projection layout through a leading dimension of N * D; the masked softmax and its backward
-// are row loops over the row kernels of rows.hpp. The forward works on blocks of 6 query rows held in registers and L1: scores, masked softmax,
-// dropout and P·V with register-tile products. The backward runs CBLAS GEMMs per row block.
+// are row loops over the row kernels of rows.hpp. The forward works on blocks of 6 query rows held in
+// registers and L1: scores, masked softmax, dropout and P·V with register-tile products, whenever the value
+// width is whole SIMD batches; other widths and the backward go through CBLAS GEMMs per row block.
 #include <cblas.h>
 #include <xsimd/xsimd.hpp>
 
@@ -26,15 +27,15 @@ using std::int64_t;
 template <class T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
-// C = alpha * op(A)·B + beta * C, row-major, in the precision of T.
+// C = alpha * op(A)·op(B) + beta * C, row-major, in the precision of T.
 template <class T>
-void gemm(bool ta, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
-          T beta, T* c, int64_t ldc) {
-  const auto fa = ta ? CblasTrans : CblasNoTrans;
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+          int64_t ldb, T beta, T* c, int64_t ldc) {
+  const auto fa = ta ? CblasTrans : CblasNoTrans, fb = tb ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, fa, CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    cblas_sgemm(CblasRowMajor, fa, fb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else
-    cblas_dgemm(CblasRowMajor, fa, CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    cblas_dgemm(CblasRowMajor, fa, fb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 using cpu::row_dot;
@@ -71,8 +72,8 @@ const T* at(const ScoreOperand& op, int64_t b, int64_t n, int64_t t) {
   return static_cast<const T*>(op.data) + b * op.strides[0] + n * op.strides[1] + t * op.strides[2];
 }
 
-// The backward takes query rows in blocks [t0, t1) that see keys [0, key_end): all of S in general, and only up
-// to the diagonal when causal, where every later key is blocked — the GEMMs then skip about half the work.
+// Query rows are processed in blocks [t0, t1) that see keys [0, key_end): all of S in general, and only up to
+// the diagonal when causal, where every later key is blocked — the GEMMs then skip about half the work.
 constexpr int64_t kCausalBlock = 16;
 
 struct RowBlock {
@@ -149,32 +150,31 @@ void small_product(int64_t rows, int64_t cols, int64_t K, const T* a, int64_t ld
   }
 }
 
+// Whether the register-tiled forward serves a call: value widths of whole batches (P·V tiles have no column
+// tail). Every call of such widths takes it, so that scores never depend on whether a mask or dropout is
+// present.
+template <class T>
+bool tiled_forward_applies(const AttentionDims& d) {
+  return d.Dv % static_cast<int64_t>(xsimd::batch<T>::size) == 0;
+}
+
 // Per (batch, head) and block of kTileRows query rows: Z = scale·Q·Kᵀ into a block that stays in L1, P =
 // masked_softmax(Z + bias) row by row (into `weights` when kept), P' = P ⊙ D with dropout, O = P'·V. Kᵀ is
 // copied once per head into rows padded with zeros to whole tiles, so the score tiles need no column tail;
-// causal blocks stop at the diagonal. A value width that is not whole batches runs P·V on a copy of V padded
-// with zero columns, through an output block, so those tiles need no column tail either.
+// causal blocks stop at the diagonal.
 template <class T, class M>
-void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T scale, const ScoreOperand& bias,
+void tiled_forward(const AttentionDims& d, const T* q, const T* k, const T* v, T scale, const ScoreOperand& bias,
                    const ScoreOperand& mask, bool causal, const T* drop, T* weights, T* out) {
-  constexpr int64_t W = xsimd::batch<T>::size, kTileCols = kTileBatches * W;
+  constexpr int64_t kTileCols = kTileBatches * xsimd::batch<T>::size;
   const int64_t ldk = d.N * d.Dk, ldv = d.N * d.Dv, TS = d.T * d.S;
   const int64_t padded = (d.S + kTileCols - 1) / kTileCols * kTileCols;
-  const int64_t dv_tiles = (d.Dv + W - 1) / W * W;
-  const bool pad_v = dv_tiles != d.Dv;
   cpu::parallel_for(d.B * d.N, 1, [&](int64_t bn0, int64_t bn1) {
     std::vector<T> kt(static_cast<std::size_t>(d.Dk * padded), T(0)), z(static_cast<std::size_t>(kTileRows * padded));
-    std::vector<T> v_padded(static_cast<std::size_t>(pad_v ? d.S * dv_tiles : 0), T(0)),
-        o_block(static_cast<std::size_t>(pad_v ? kTileRows * dv_tiles : 0));
     for (int64_t bn = bn0; bn < bn1; ++bn) {
       const int64_t b = bn / d.N, n = bn % d.N;
       const T* qh = q + b * d.T * ldk + n * d.Dk;
       transpose_into(k + b * d.S * ldk + n * d.Dk, ldk, d.S, d.Dk, kt.data(), padded);
       const T* vh = v + b * d.S * ldv + n * d.Dv;
-      if (pad_v)  // the padding columns stay 0 from the allocation
-        for (int64_t s = 0; s < d.S; ++s) std::copy_n(vh + s * ldv, d.Dv, v_padded.data() + s * dv_tiles);
-      const T* vt = pad_v ? v_padded.data() : vh;
-      const int64_t ldvt = pad_v ? dv_tiles : ldv;
       T* oh = out + b * d.T * ldv + n * d.Dv;
       for (int64_t t0 = 0; t0 < d.T; t0 += kTileRows) {
         const int64_t rows = std::min<int64_t>(kTileRows, d.T - t0), keys = causal ? std::min(t0 + rows, d.S) : d.S;
@@ -195,12 +195,52 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
           for (int64_t i = 0; i < rows; ++i)
             for (int64_t s = 0; s < keys; ++s) z[i * padded + s] = p[i * ldp + s] * dm[i * d.S + s];
         }
-        T* o = pad_v ? o_block.data() : oh + t0 * ldv;
-        small_product(rows, dv_tiles, keys, drop ? z.data() : p, drop ? padded : ldp, vt, ldvt, T(1), o,
-                      pad_v ? dv_tiles : ldv);
-        if (pad_v)
-          for (int64_t i = 0; i < rows; ++i) std::copy_n(o + i * dv_tiles, d.Dv, oh + (t0 + i) * ldv);
+        small_product(rows, d.Dv, keys, drop ? z.data() : p, drop ? padded : ldp, vh, ldv, T(1), oh + t0 * ldv, ldv);
       }
+    }
+  });
+}
+
+template <class T, class M>
+void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T scale, const ScoreOperand& bias,
+                   const ScoreOperand& mask, bool causal, const T* drop, T* weights, T* out) {
+  const int64_t ldk = d.N * d.Dk, ldv = d.N * d.Dv, TS = d.T * d.S;
+  // (batch, head) blocks are independent: each thread takes a run of them with its own scratch block.
+  cpu::parallel_for(d.B * d.N, 1, [&](int64_t bn0, int64_t bn1) {
+    std::vector<T> scratch_block(static_cast<std::size_t>(TS)), kt(static_cast<std::size_t>(d.S * d.Dk));
+    T* scratch = scratch_block.data();
+    for (int64_t bn = bn0; bn < bn1; ++bn) {
+      const int64_t b = bn / d.N, n = bn % d.N;
+      const T* qh = q + b * d.T * ldk + n * d.Dk;
+      const T* kh = k + b * d.S * ldk + n * d.Dk;
+      // Kᵀ (Dk, S) once per head: Q·Kᵀ then runs as a plain product, several times faster in OpenBLAS's
+      // small-matrix kernels than the transposed form at these sizes.
+      transpose_into(kh, ldk, d.S, d.Dk, kt.data(), d.S);
+      const T* vh = v + b * d.S * ldv + n * d.Dv;
+      T* oh = out + b * d.T * ldv + n * d.Dv;
+      // Without returned weights P lives only in the scratch block, which stays hot in cache.
+      T* w = weights ? weights + (b * d.N + n) * TS : scratch;
+      const T* dm = drop ? drop + (b * d.N + n) * TS : nullptr;
+      for_each_block(d, causal, [&](const RowBlock& r) {
+        const int64_t rows = r.t1 - r.t0, ke = r.key_end;
+        T* wb = w + r.t0 * d.S;
+        // Z = scale * Q·Kᵀ  (rows, key_end)
+        gemm<T>(false, false, rows, ke, d.Dk, scale, qh + r.t0 * ldk, ldk, kt.data(), d.S, T(0), wb, d.S);
+        for (int64_t t = r.t0; t < r.t1; ++t)  // P = masked_softmax(Z + bias)
+          // Kept weights are zeroed to S; scratch only up to the block's key_end, all the P·V product reads.
+          masked_softmax_row<T, M>(w + t * d.S, w + t * d.S, weights ? d.S : ke, causal ? std::min(t + 1, d.S) : d.S,
+                                   bias.data ? at<T>(bias, b, n, t) : nullptr, bias.strides[3],
+                                   mask.data ? at<M>(mask, b, n, t) : nullptr, mask.strides[3]);
+        const T* p = wb;
+        if (dm) {  // P' = P ⊙ D: in place when P is not returned, else kept aside in the scratch block
+          T* pd = weights ? scratch + r.t0 * d.S : wb;
+          const T* db = dm + r.t0 * d.S;
+          for (int64_t i = 0; i < rows * d.S; ++i) pd[i] = wb[i] * db[i];
+          p = pd;
+        }
+        // O = P'·V  (rows, Dv), written straight into the (B, T, N, Dv) output
+        gemm<T>(false, false, rows, d.Dv, ke, T(1), p, d.S, vh, ldv, T(0), oh + r.t0 * ldv, ldv);
+      });
     }
   });
 }
@@ -242,13 +282,13 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
             for (int64_t i = 0; i < len; ++i) tmp[i] = p[i] * dm[i];
             pd = tmp;
           }
-          gemm<T>(true, ke, d.Dv, rows, T(1), pd, d.S, doh + r.t0 * ldv, ldv, T(1), dvh, ldv);
+          gemm<T>(true, false, ke, d.Dv, rows, T(1), pd, d.S, doh + r.t0 * ldv, ldv, T(1), dvh, ldv);
         }
         if (!need_logits) return;
         //          =>  dP' = dO·Vᵀ ;  P' = P ⊙ D  =>  dP = dP' ⊙ D  (+ the returned weights' own gradient)
         // Columns from key_end on are never read: their P is 0, so their dZ is 0 whatever dP is.
         if (doh) {
-          gemm<T>(false, rows, ke, d.Dv, T(1), doh + r.t0 * ldv, ldv, vt.data(), d.S, T(0), dp, d.S);
+          gemm<T>(false, false, rows, ke, d.Dv, T(1), doh + r.t0 * ldv, ldv, vt.data(), d.S, T(0), dp, d.S);
           if (dm)
             for (int64_t i = 0; i < len; ++i) dp[i] *= dm[i];
         } else {
@@ -273,8 +313,8 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
           std::fill(zr + lim, zr + (dlogits ? d.S : ke), T(0));  // the dQ, dK products read up to key_end
         }
         // Z = scale * Q·Kᵀ  =>  dQ += scale * dZ·K ;  dK += scale * dZᵀ·Q
-        if (dqh) gemm<T>(false, rows, d.Dk, ke, scale, dz, d.S, kh, ldk, T(1), dqh + r.t0 * ldk, ldk);
-        if (dkh) gemm<T>(true, ke, d.Dk, rows, scale, dz, d.S, qh + r.t0 * ldk, ldk, T(1), dkh, ldk);
+        if (dqh) gemm<T>(false, false, rows, d.Dk, ke, scale, dz, d.S, kh, ldk, T(1), dqh + r.t0 * ldk, ldk);
+        if (dkh) gemm<T>(true, false, ke, d.Dk, rows, scale, dz, d.S, qh + r.t0 * ldk, ldk, T(1), dkh, ldk);
       });
     }
   });
@@ -294,10 +334,10 @@ class CpuAttentionKernels final : public AttentionKernels {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
       const auto run = [&](auto m) {
-        forward_typed<T, decltype(m)>(d, static_cast<const T*>(q), static_cast<const T*>(k),
-                                      static_cast<const T*>(v), T(scale), bias, mask, causal,
-                                      static_cast<const T*>(dropout_mask), static_cast<T*>(weights),
-                                      static_cast<T*>(out));
+        using M = decltype(m);
+        const auto forward = tiled_forward_applies<T>(d) ? tiled_forward<T, M> : forward_typed<T, M>;
+        forward(d, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), T(scale), bias, mask,
+                causal, static_cast<const T*>(dropout_mask), static_cast<T*>(weights), static_cast<T*>(out));
       };
       if (!mask.data) run(T{});  // the mask type is irrelevant when there is none
       else dispatch_any(mask.dtype, run);
