@@ -27,15 +27,15 @@ using std::int64_t;
 template <class T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
-// C = alpha * op(A)·op(B) + beta * C, row-major, in the precision of T.
+// C = alpha * op(A)·B + beta * C, row-major, in the precision of T.
 template <class T>
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
-          int64_t ldb, T beta, T* c, int64_t ldc) {
-  const auto fa = ta ? CblasTrans : CblasNoTrans, fb = tb ? CblasTrans : CblasNoTrans;
+void gemm(bool ta, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
+          T beta, T* c, int64_t ldc) {
+  const auto fa = ta ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, fa, fb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    cblas_sgemm(CblasRowMajor, fa, CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else
-    cblas_dgemm(CblasRowMajor, fa, fb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    cblas_dgemm(CblasRowMajor, fa, CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 using cpu::row_dot;
@@ -225,7 +225,7 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
         const int64_t rows = r.t1 - r.t0, ke = r.key_end;
         T* wb = w + r.t0 * d.S;
         // Z = scale * Q·Kᵀ  (rows, key_end)
-        gemm<T>(false, false, rows, ke, d.Dk, scale, qh + r.t0 * ldk, ldk, kt.data(), d.S, T(0), wb, d.S);
+        gemm<T>(false, rows, ke, d.Dk, scale, qh + r.t0 * ldk, ldk, kt.data(), d.S, T(0), wb, d.S);
         for (int64_t t = r.t0; t < r.t1; ++t)  // P = masked_softmax(Z + bias)
           // Kept weights are zeroed to S; scratch only up to the block's key_end, all the P·V product reads.
           masked_softmax_row<T, M>(w + t * d.S, w + t * d.S, weights ? d.S : ke, causal ? std::min(t + 1, d.S) : d.S,
@@ -239,7 +239,7 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
           p = pd;
         }
         // O = P'·V  (rows, Dv), written straight into the (B, T, N, Dv) output
-        gemm<T>(false, false, rows, d.Dv, ke, T(1), p, d.S, vh, ldv, T(0), oh + r.t0 * ldv, ldv);
+        gemm<T>(false, rows, d.Dv, ke, T(1), p, d.S, vh, ldv, T(0), oh + r.t0 * ldv, ldv);
       });
     }
   });
@@ -282,13 +282,13 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
             for (int64_t i = 0; i < len; ++i) tmp[i] = p[i] * dm[i];
             pd = tmp;
           }
-          gemm<T>(true, false, ke, d.Dv, rows, T(1), pd, d.S, doh + r.t0 * ldv, ldv, T(1), dvh, ldv);
+          gemm<T>(true, ke, d.Dv, rows, T(1), pd, d.S, doh + r.t0 * ldv, ldv, T(1), dvh, ldv);
         }
         if (!need_logits) return;
         //          =>  dP' = dO·Vᵀ ;  P' = P ⊙ D  =>  dP = dP' ⊙ D  (+ the returned weights' own gradient)
         // Columns from key_end on are never read: their P is 0, so their dZ is 0 whatever dP is.
         if (doh) {
-          gemm<T>(false, false, rows, ke, d.Dv, T(1), doh + r.t0 * ldv, ldv, vt.data(), d.S, T(0), dp, d.S);
+          gemm<T>(false, rows, ke, d.Dv, T(1), doh + r.t0 * ldv, ldv, vt.data(), d.S, T(0), dp, d.S);
           if (dm)
             for (int64_t i = 0; i < len; ++i) dp[i] *= dm[i];
         } else {
@@ -313,8 +313,8 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
           std::fill(zr + lim, zr + (dlogits ? d.S : ke), T(0));  // the dQ, dK products read up to key_end
         }
         // Z = scale * Q·Kᵀ  =>  dQ += scale * dZ·K ;  dK += scale * dZᵀ·Q
-        if (dqh) gemm<T>(false, false, rows, d.Dk, ke, scale, dz, d.S, kh, ldk, T(1), dqh + r.t0 * ldk, ldk);
-        if (dkh) gemm<T>(true, false, ke, d.Dk, rows, scale, dz, d.S, qh + r.t0 * ldk, ldk, T(1), dkh, ldk);
+        if (dqh) gemm<T>(false, rows, d.Dk, ke, scale, dz, d.S, kh, ldk, T(1), dqh + r.t0 * ldk, ldk);
+        if (dkh) gemm<T>(true, ke, d.Dk, rows, scale, dz, d.S, qh + r.t0 * ldk, ldk, T(1), dkh, ldk);
       });
     }
   });
