@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "xgrad/autograd/tape.hpp"
-#include "xgrad/backend/backend.hpp"
+#include "xgrad/backend/threads.hpp"
 #include "xgrad/functional/attention.hpp"
 #include "xgrad/tensor/creation.hpp"
 

@@ -4,7 +4,7 @@
 #include <stdexcept>
 
 #include "race.hpp"
-#include "xgrad/backend/backend.hpp"
+#include "xgrad/backend/threads.hpp"
 #include "xgrad/nn/transformer.hpp"
 #include "xgrad/ops/nn.hpp"
 #include "xgrad/ops/shape.hpp"

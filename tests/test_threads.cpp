@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "testing.hpp"
-#include "xgrad/backend/backend.hpp"
+#include "xgrad/backend/threads.hpp"
 #include "xgrad/errors.hpp"
 #include "xgrad/ops/attention.hpp"
 #include "xgrad/ops/elementwise.hpp"

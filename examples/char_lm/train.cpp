@@ -17,7 +17,7 @@
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/io/checkpoint.hpp"
 #include "xgrad/io/safetensors.hpp"
-#include "xgrad/backend/backend.hpp"
+#include "xgrad/backend/threads.hpp"
 #include "xgrad/nn/transformer.hpp"
 #include "xgrad/ops/nn.hpp"
 #include "xgrad/ops/shape.hpp"

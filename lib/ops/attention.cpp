@@ -7,7 +7,8 @@
 #include "ops/checks.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/backend/attention.hpp"
-#include "xgrad/backend/nn.hpp"
+#include "xgrad/backend/elementwise.hpp"
+#include "xgrad/backend/random.hpp"
 #include "xgrad/ops/reduction.hpp"
 #include "xgrad/tensor/creation.hpp"
 
@@ -57,6 +58,11 @@ ScoreOperand score_operand(const char* arg, const Tensor& t, const Shape& scores
   return {t.raw_data(), t.dtype(), {st[0], st[1], st[2], st[3]}};
 }
 
+const AttentionKernels& fused_attention(Backend& be) {
+  if (const AttentionKernels* k = be.attention()) return *k;
+  throw DeviceError(fmt::format("{}: the {} backend has no fused attention kernels", kOp, be.name()));
+}
+
 }  // namespace
 
 AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o) {
@@ -87,7 +93,9 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
   Tensor drop;                                                     // D / (1 - r), drawn once, reused backward
   if (dropping) {
     drop = Tensor::empty(scores_shape, dt, q.device());
-    if (o.dropout < 1.0) be.nn().dropout_mask(dt, drop.raw_data(), drop.numel(), o.dropout, *o.generator);
+    if (o.dropout < 1.0)
+      be.random().dropout_mask(dt, drop.raw_data(), drop.numel(), o.dropout,
+                               o.generator->reserve(dropout_blocks(drop.numel())));
     else drop.fill_(0.0);  // rate 1 drops everything
   }
   const bool empty = out.numel() == 0 || d.T * d.S == 0;
@@ -95,7 +103,7 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
     out.fill_(0.0);
     if (weights.defined()) weights.fill_(0.0);
   } else {
-    be.attention().forward(dt, d, q.raw_data(), k.raw_data(), v.raw_data(), o.scale, bias, mask, o.causal,
+    fused_attention(be).forward(dt, d, q.raw_data(), k.raw_data(), v.raw_data(), o.scale, bias, mask, o.causal,
                            dropping ? drop.raw_data() : nullptr, weights.defined() ? weights.raw_data() : nullptr,
                            out.raw_data());
   }
@@ -106,7 +114,8 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
     result.scores = weights;
     if (after) {
       result.scores = Tensor::empty(scores_shape, dt, q.device());
-      be.nn().apply_mask(dt, weights.raw_data(), drop.raw_data(), result.scores.raw_data(), weights.numel());
+      be.elementwise().binary(BinaryOp::mul, dt, weights.raw_data(), scores_shape, drop.raw_data(), scores_shape,
+                              result.scores.raw_data(), scores_shape);
     }
   }
   if (empty || !recording) return result;
@@ -127,7 +136,7 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
     void* dv = of_scores ? nullptr : buffer(2);
     Tensor dlogits = ctx.needs_grad(3) ? Tensor::empty(scores_shape, dt, g.device()) : Tensor();
     auto ptr = [](const Tensor& t) -> const void* { return t.defined() ? t.raw_data() : nullptr; };
-    g.backend().attention().backward(dt, d, ptr(sq), ptr(sk), ptr(sv), sp.raw_data(), ptr(sd), scale, causal,
+    fused_attention(g.backend()).backward(dt, d, ptr(sq), ptr(sk), ptr(sv), sp.raw_data(), ptr(sd), scale, causal,
                                      of_scores ? nullptr : g.raw_data(), of_scores ? g.raw_data() : nullptr, after,
                                      dq, dk, dv, dlogits.defined() ? dlogits.raw_data() : nullptr);
     // Z = scale·Q·Kᵀ + bias  =>  dbias = dZ summed over the axes the bias was broadcast along

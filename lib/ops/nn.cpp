@@ -8,6 +8,8 @@
 #include "ops/checks.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/backend/nn.hpp"
+#include "xgrad/backend/random.hpp"
+#include "xgrad/ops/elementwise.hpp"
 #include "xgrad/tensor/creation.hpp"
 
 namespace xgrad {
@@ -47,7 +49,10 @@ std::int64_t index_at(const Tensor& t, std::int64_t pos) {
   return v;
 }
 
-const NNKernels& kernels(const Tensor& t) { return t.backend().nn(); }
+const NNKernels& kernels(const Tensor& t) {
+  if (const NNKernels* k = t.backend().nn()) return *k;
+  throw DeviceError(fmt::format("the {} backend has no fused nn kernels", t.backend().name()));
+}
 
 Tensor softmax_op(const char* op, const Tensor& a, std::int64_t axis, bool log) {
   detail::check_floating(op, "a", a);
@@ -157,28 +162,30 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
     throw ValueError(fmt::format("cross_entropy: label_smoothing must be in [0, 1], got {}", ls));
   const std::int64_t classes = logits.shape().back(), rows = targets.numel();
   Tensor lse = Tensor::empty({rows}, logits.dtype(), logits.device());
+  Tensor per_target = options.per_target ? Tensor::empty(targets.shape(), logits.dtype(), logits.device()) : Tensor();
   double total = 0.0;
   std::int64_t count = 0;
   const std::int64_t bad = kernels(logits).cross_entropy_forward(
       logits.dtype(), logits.raw_data(), targets.data<std::int64_t>(), rows, classes, options.ignore_index, ls,
-      lse.raw_data(), &total, &count);
+      lse.raw_data(), per_target.defined() ? per_target.raw_data() : nullptr, &total, &count);
   if (bad >= 0)
     throw IndexError(fmt::format("cross_entropy: target {} (at flat position {} of targets {}) is not a class in "
                                  "[0, {}) nor ignore_index {}",
                                  index_at(targets, bad), bad, shape_str(targets.shape()), classes,
                                  options.ignore_index));
   // All targets ignored: torch divides 0 by 0; xgrad gives a loss of 0 with a zero gradient.
-  const double scale = !options.mean ? 1.0 : count ? 1.0 / static_cast<double>(count) : 0.0;
-  Tensor out = scalar(total * scale, logits.dtype(), logits.device());
+  const double scale = !options.mean || options.per_target ? 1.0 : count ? 1.0 / static_cast<double>(count) : 0.0;
+  Tensor out = per_target.defined() ? per_target : scalar(total * scale, logits.dtype(), logits.device());
+  const std::int64_t dloss_stride = per_target.defined() ? 1 : 0;
   if (needs_recording({&logits})) {
     record("cross_entropy", {&logits, &targets}, out,
-           [x = logits.detach(), t = targets.detach(), lse, classes, options, scale](BackwardContext& ctx) {
-             // loss = scale * sum_rows [(1 - ls)(lse - x_t) + ls (lse - mean(x))]  =>
-             // dx = scale * dloss * (softmax(x) - (1 - ls) onehot(t) - ls / C) on non-ignored rows
+           [x = logits.detach(), t = targets.detach(), lse, classes, options, scale, dloss_stride](BackwardContext& ctx) {
+             // loss_r = (1 - ls)(lse - x_t) + ls (lse - mean(x)), summed with `scale` unless per target  =>
+             // dx_r = scale * dloss_r * (softmax(x) - (1 - ls) onehot(t) - ls / C) on non-ignored rows
              Tensor dx = empty_like(x);
              kernels(x).cross_entropy_backward(x.dtype(), x.raw_data(), t.data<std::int64_t>(), lse.raw_data(),
                                                t.numel(), classes, options.ignore_index, options.label_smoothing,
-                                               ctx.grad_output().raw_data(), scale, dx.raw_data());
+                                               ctx.grad_output().raw_data(), dloss_stride, scale, dx.raw_data());
              ctx.accumulate(0, std::move(dx));
            });
   }
@@ -219,19 +226,9 @@ Tensor dropout(const Tensor& a, double rate, Generator& gen, bool training) {
     return out;
   }
   Tensor mask = empty_like(a);
-  kernels(a).dropout_mask(a.dtype(), mask.raw_data(), a.numel(), rate, gen);
-  Tensor out = empty_like(a);
-  kernels(a).apply_mask(a.dtype(), a.raw_data(), mask.raw_data(), out.raw_data(), a.numel());
-  if (needs_recording({&a})) {
-    record("dropout", {&a}, out, [mask](BackwardContext& ctx) {
-      // out = a * mask  =>  da = dout * mask (the very mask the forward drew)
-      const Tensor& g = ctx.grad_output();
-      Tensor da = empty_like(g);
-      kernels(g).apply_mask(g.dtype(), g.raw_data(), mask.raw_data(), da.raw_data(), g.numel());
-      ctx.accumulate(0, std::move(da));
-    });
-  }
-  return out;
+  a.backend().random().dropout_mask(a.dtype(), mask.raw_data(), a.numel(), rate, gen.reserve(dropout_blocks(a.numel())));
+  // out = a * mask  =>  da = dout * mask (the very mask the forward drew)
+  return mul(a, mask);
 }
 
 }  // namespace xgrad

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "xgrad/backend/random.hpp"
+
 namespace xgrad {
 
 namespace {
@@ -47,25 +49,31 @@ Tensor arange(std::int64_t n, DType dtype, Device device) {
   return arange(0.0, static_cast<double>(n), 1.0, dtype, device);
 }
 
+namespace {
+
+// A random tensor drawn on its own device from the next fill_blocks(n) blocks of `gen`.
+Tensor random_tensor(const char* op, Distribution dist, const Shape& shape, Generator& gen, DType dtype, double a,
+                     double b, Device device) {
+  if (!is_floating(dtype)) throw TypeError(fmt::format("{}: dtype must be float32 or float64, got int64", op));
+  Tensor t = Tensor::empty(shape, dtype, device);
+  t.backend().random().fill(dist, dtype, t.raw_data(), t.numel(), a, b, gen.reserve(fill_blocks(t.numel())));
+  return t;
+}
+
+}  // namespace
+
 Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double stddev, Device device) {
-  if (!is_floating(dtype)) throw TypeError("randn: dtype must be float32 or float64, got int64");
-  return from_host(shape, dtype, device, [&](auto* dst, std::int64_t count) {
-    using T = std::remove_pointer_t<decltype(dst)>;
-    for (std::int64_t i = 0; i < count; ++i) dst[i] = static_cast<T>(mean + stddev * gen.normal());
-  });
+  return random_tensor("randn", Distribution::normal, shape, gen, dtype, mean, stddev, device);
+}
+
+Tensor truncated_normal(const Shape& shape, Generator& gen, DType dtype, double mean, double stddev, Device device) {
+  if (!(stddev >= 0.0)) throw ValueError(fmt::format("truncated_normal: stddev must be >= 0, got {}", stddev));
+  return random_tensor("truncated_normal", Distribution::truncated_normal, shape, gen, dtype, mean, stddev, device);
 }
 
 Tensor uniform(const Shape& shape, Generator& gen, double low, double high, DType dtype, Device device) {
-  if (!is_floating(dtype)) throw TypeError("uniform: dtype must be float32 or float64, got int64");
   if (!(low <= high)) throw ValueError(fmt::format("uniform: low ({}) must not exceed high ({})", low, high));
-  return from_host(shape, dtype, device, [&](auto* dst, std::int64_t count) {
-    using T = std::remove_pointer_t<decltype(dst)>;
-    // low + (high - low) * u can round up to high (always likely in float32 near u = 1, and in any
-    // dtype when the interval spans few representable values): keep the interval half-open.
-    const T top = low < high ? std::nextafter(static_cast<T>(high), static_cast<T>(low)) : static_cast<T>(low);
-    for (std::int64_t i = 0; i < count; ++i)
-      dst[i] = std::min(static_cast<T>(low + (high - low) * gen.uniform()), top);
-  });
+  return random_tensor("uniform", Distribution::uniform, shape, gen, dtype, low, high, device);
 }
 
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype, Device device) {

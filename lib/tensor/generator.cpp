@@ -1,24 +1,43 @@
 #include "xgrad/tensor/generator.hpp"
 
-#include <cmath>
-#include <numbers>
+#include <mutex>
 
 namespace xgrad {
 
-double Generator::normal() {
-  // Box-Muller by hand: std::normal_distribution's algorithm differs between standard libraries.
-  if (has_spare_) {
-    has_spare_ = false;
-    return spare_normal_;
-  }
-  double u1 = uniform();
-  while (u1 <= 0.0) u1 = uniform();
-  const double u2 = uniform();
-  const double radius = std::sqrt(-2.0 * std::log(u1));
-  const double angle = 2.0 * std::numbers::pi * u2;
-  spare_normal_ = radius * std::sin(angle);
-  has_spare_ = true;
-  return radius * std::cos(angle);
+std::uint64_t Generator::next() {
+  const PhiloxBlock b = philox_block(seed_, offset_++);
+  return (std::uint64_t{b.w[0]} << 32) | b.w[1];
+}
+
+double Generator::uniform() {
+  const PhiloxBlock b = philox_block(seed_, offset_++);
+  return philox_unit_double(b.w[0], b.w[1]);
+}
+
+double Generator::normal() { return normal_draw<double>(philox_block(seed_, offset_++)); }
+
+namespace {
+
+std::mutex& default_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+Generator& default_generator() {
+  static Generator gen(0);
+  return gen;
+}
+
+void manual_seed(std::uint64_t seed) {
+  std::lock_guard lock(default_mutex());
+  default_generator().seed(seed);
+}
+
+std::uint64_t next_seed() {
+  std::lock_guard lock(default_mutex());
+  return default_generator().next();
 }
 
 }  // namespace xgrad

@@ -8,18 +8,17 @@
 
 namespace xgrad {
 
-Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
-  data_ = xgrad::backend(device.type).allocate(bytes);
-}
+Storage::Storage(std::size_t bytes, Backend& backend)
+    : backend_(&backend), device_(backend.device()), data_(backend.allocate(bytes)), bytes_(bytes) {}
 
-Storage::~Storage() { xgrad::backend(device_.type).deallocate(data_, bytes_); }
+Storage::~Storage() { backend_->deallocate(data_, bytes_); }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (auto d : shape)
     if (d < 0) throw ShapeError(fmt::format("empty: negative dimension in shape {}", shape_str(shape)));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage =
-      std::make_shared<Storage>(static_cast<std::size_t>(xgrad::numel(shape)) * dtype_size(dtype), device);
+  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(xgrad::numel(shape)) * dtype_size(dtype),
+                                            xgrad::backend(device));
   impl->shape = shape;
   impl->dtype = dtype;
   return Tensor(std::move(impl));

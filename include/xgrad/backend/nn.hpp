@@ -1,11 +1,11 @@
 #pragma once
-// Kernel table of the nn op family (see backend.hpp). Every kernel is fused: one call computes a
+// Kernel table of the nn op family (see backend.hpp), optional: a backend without it gets the same
+// math composed from the required tables (lib/ops/nn.cpp). Every kernel is fused: one call computes a
 // whole forward or backward of its op. Pointers are device pointers to contiguous row-major data of
 // `dtype` (float32 or float64) unless typed int64; "accumulates" means += into the buffer.
 #include <cstdint>
 
 #include "xgrad/backend/backend.hpp"
-#include "xgrad/tensor/generator.hpp"
 
 namespace xgrad {
 
@@ -39,7 +39,8 @@ class NNKernels {
                                    std::int64_t rows, std::int64_t cols) const = 0;
 
   /// out[i] = weight[ids[i]] for `n` ids into a (vocab, dim) table. Returns -1, or the position of
-  /// the first id outside [0, vocab) (then `out` is partly written).
+  /// the first id outside [0, vocab) (then `out` is partly written). Returns a value to the host, so it
+  /// waits for the work queued before it.
   virtual std::int64_t embedding_forward(DType dtype, const std::int64_t* ids, std::int64_t n,
                                          const void* weight, std::int64_t vocab, std::int64_t dim,
                                          void* out) const = 0;
@@ -47,30 +48,27 @@ class NNKernels {
   virtual void embedding_backward(DType dtype, const std::int64_t* ids, std::int64_t n, const void* dy,
                                   std::int64_t dim, void* dweight) const = 0;
 
-  /// Cross-entropy of `rows` rows of `classes` logits: writes each row's logsumexp to `lse` and the
-  /// summed loss (float64) and the count of non-ignored rows to host `loss_sum` and `count`. Returns
-  /// -1, or the position of the first target outside [0, classes) that is not `ignore_index`.
+  /// Cross-entropy of `rows` rows of `classes` logits, per row (1 - ls)(lse - x_t) + ls (lse - mean(x)):
+  /// writes each row's logsumexp to `lse`, each row's loss to `row_loss` when not null (0 on ignored rows),
+  /// and the summed loss (accumulated in float64) and the count of non-ignored rows to host `loss_sum` and
+  /// `count`. Returns -1, or the position of the first target outside [0, classes) that is not
+  /// `ignore_index`. Returns values to the host, so it waits for the work queued before it.
   virtual std::int64_t cross_entropy_forward(DType dtype, const void* logits, const std::int64_t* targets,
                                              std::int64_t rows, std::int64_t classes,
                                              std::int64_t ignore_index, double label_smoothing, void* lse,
-                                             double* loss_sum, std::int64_t* count) const = 0;
-  /// dlogits = (softmax - smoothed one-hot) * dloss[0] * scale on non-ignored rows, 0 elsewhere (written).
+                                             void* row_loss, double* loss_sum, std::int64_t* count) const = 0;
+  /// dlogits[r] = (softmax - smoothed one-hot) * dloss[r * dloss_stride] * scale on non-ignored rows, 0 on
+  /// ignored ones (written); dloss_stride is 0 for a reduced loss, 1 for per-row losses.
   virtual void cross_entropy_backward(DType dtype, const void* logits, const std::int64_t* targets,
                                       const void* lse, std::int64_t rows, std::int64_t classes,
                                       std::int64_t ignore_index, double label_smoothing, const void* dloss,
-                                      double scale, void* dlogits) const = 0;
+                                      std::int64_t dloss_stride, double scale, void* dlogits) const = 0;
 
   /// out[0] = mean((a - b)^2) over `n` elements.
   virtual void mse_forward(DType dtype, const void* a, const void* b, std::int64_t n, void* out) const = 0;
   /// da = 2 (a - b) dloss[0] / n and db = -da, each written only when not null.
   virtual void mse_backward(DType dtype, const void* a, const void* b, const void* dloss, std::int64_t n,
                             void* da, void* db) const = 0;
-
-  /// Draws an inverted-dropout mask from `gen`: each element is 0 with probability `rate`, else
-  /// 1 / (1 - rate). `rate` is in [0, 1).
-  virtual void dropout_mask(DType dtype, void* mask, std::int64_t n, double rate, Generator& gen) const = 0;
-  /// y = x * mask (forward and backward of dropout).
-  virtual void apply_mask(DType dtype, const void* x, const void* mask, void* y, std::int64_t n) const = 0;
 };
 
 }  // namespace xgrad

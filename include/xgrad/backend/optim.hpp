@@ -56,9 +56,9 @@ class OptimKernels {
   virtual void rmsprop(DType dtype, void* param, const void* grad, void* square_avg, void* grad_avg,
                        void* momentum_buffer, std::int64_t n, const RmspropStep& h) const = 0;
 
-  /// sum(|x|^p) accumulated in double (p > 0, finite).
+  /// sum(|x|^p) accumulated in double (p > 0, finite). Returns a value to the host (waits for queued work).
   virtual double sum_abs_pow(DType dtype, const void* x, std::int64_t n, double p) const = 0;
-  /// max(|x|), 0 for n == 0; NaN if any element is NaN.
+  /// max(|x|), 0 for n == 0; NaN if any element is NaN. Returns a value to the host (waits for queued work).
   virtual double max_abs(DType dtype, const void* x, std::int64_t n) const = 0;
   /// x *= factor.
   virtual void scale(DType dtype, void* x, std::int64_t n, double factor) const = 0;

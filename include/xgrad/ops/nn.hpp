@@ -27,6 +27,7 @@ struct CrossEntropyOptions {
   std::int64_t ignore_index = -100;  ///< targets equal to this contribute neither loss nor gradient
   double label_smoothing = 0.0;      ///< in [0, 1]: mixes the one-hot target with the uniform one
   bool mean = true;                  ///< average over non-ignored targets (else sum)
+  bool per_target = false;           ///< no reduction: one loss per target, shaped like targets (0 where ignored)
 };
 /// Cross-entropy of `logits` (N, C) (or (..., C)) against int64 class `targets` (N) (or (...)),
 /// fused with log_softmax like torch.nn.functional.cross_entropy: per target,

@@ -22,10 +22,15 @@ Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType:
               Device device = {});
 /// 1-D tensor 0, 1, ..., n-1.
 Tensor arange(std::int64_t n, DType dtype = DType::float32, Device device = {});
-/// Standard normal samples drawn from `gen`, scaled by `stddev` and shifted by `mean`.
+/// Normal samples (mean, stddev) drawn on `device` from `gen`: element i comes from the i-th block `gen`
+/// hands out, so the same generator state gives the same tensor on every device and thread count.
 Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::float32, double mean = 0.0,
              double stddev = 1.0, Device device = {});
-/// Uniform samples in [low, high) drawn from `gen`.
+/// Normal samples (mean, stddev) redrawn until within mean +- 2 stddev (Keras's TruncatedNormal), drawn
+/// like randn; ValueError for a negative stddev.
+Tensor truncated_normal(const Shape& shape, Generator& gen, DType dtype = DType::float32, double mean = 0.0,
+                        double stddev = 1.0, Device device = {});
+/// Uniform samples in [low, high) drawn like randn; ValueError when low > high.
 Tensor uniform(const Shape& shape, Generator& gen, double low = 0.0, double high = 1.0,
                DType dtype = DType::float32, Device device = {});
 /// Tensor of `shape` holding `values` (row-major, converted to `dtype`); throws ShapeError on a count mismatch.

@@ -12,11 +12,12 @@
 
 namespace xgrad {
 
-/// A block of device memory shared by the tensors that view it.
+/// A block of device memory shared by the tensors that view it. It keeps the backend that allocated
+/// it and gives the block back to that same backend.
 class Storage {
  public:
-  /// Allocates `bytes` on `device` through its backend.
-  Storage(std::size_t bytes, Device device);
+  /// Allocates `bytes` through `backend`.
+  Storage(std::size_t bytes, Backend& backend);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -27,11 +28,14 @@ class Storage {
   std::size_t bytes() const { return bytes_; }
   /// Device the block lives on.
   Device device() const { return device_; }
+  /// The backend that allocated the block.
+  Backend& backend() const { return *backend_; }
 
  private:
+  Backend* backend_;
+  Device device_;
   void* data_ = nullptr;
   std::size_t bytes_ = 0;
-  Device device_;
 };
 
 struct TensorImpl;
@@ -64,7 +68,7 @@ class Tensor {
   /// Device holding the data.
   Device device() const;
   /// Backend of the device holding the data.
-  Backend& backend() const { return xgrad::backend(device().type); }
+  Backend& backend() const;
 
   /// Device pointer to the first element, typed; throws TypeError if T does not match dtype().
   template <class T>
@@ -153,6 +157,7 @@ inline std::int64_t Tensor::dim() const { return static_cast<std::int64_t>(impl(
 inline std::int64_t Tensor::numel() const { return xgrad::numel(impl().shape); }
 inline DType Tensor::dtype() const { return impl().dtype; }
 inline Device Tensor::device() const { return impl().storage->device(); }
+inline Backend& Tensor::backend() const { return impl().storage->backend(); }
 inline bool Tensor::requires_grad() const { return impl().requires_grad; }
 inline bool Tensor::is_leaf() const { return impl().node < 0; }
 

@@ -359,9 +359,9 @@ class CpuAttentionKernels final : public AttentionKernels {
 
 }  // namespace
 
-const AttentionKernels& CpuBackend::attention() const {
+const AttentionKernels* CpuBackend::attention() const {
   static const CpuAttentionKernels kernels;
-  return kernels;
+  return &kernels;
 }
 
 }  // namespace xgrad

@@ -1,6 +1,7 @@
 #include "backend/cpu/cpu_backend.hpp"
 
 #include "backend/cpu/parallel.hpp"
+#include "xgrad/backend/threads.hpp"
 
 #include <fmt/format.h>
 

@@ -8,6 +8,7 @@ namespace xgrad {
 class CpuBackend final : public Backend {
  public:
   std::string_view name() const override { return "cpu"; }
+  Device device() const override { return Device{}; }
   void* allocate(std::size_t bytes) override;
   void deallocate(void* ptr, std::size_t bytes) noexcept override;
   void copy_from_host(void* device_dst, const void* host_src, std::size_t bytes) override;
@@ -15,14 +16,16 @@ class CpuBackend final : public Backend {
   void copy(void* dst, const void* src, std::size_t bytes) override;
   void fill(DType dtype, void* dst, std::int64_t n, double value) override;
   void accumulate(DType dtype, void* dst, const void* src, std::int64_t n) override;
+  void synchronize() override {}  // every CPU kernel has finished when its call returns
 
   const ElementwiseKernels& elementwise() const override;  // cpu/elementwise.cpp
+  const RandomKernels& random() const override;            // cpu/random.cpp
   const ReductionKernels& reduction() const override;      // cpu/reduction.cpp
   const ShapeKernels& shape() const override;              // cpu/shape.cpp
   const LinalgKernels& linalg() const override;            // cpu/linalg.cpp
-  const NNKernels& nn() const override;                    // cpu/nn.cpp
-  const AttentionKernels& attention() const override;      // cpu/attention.cpp
   const OptimKernels& optim() const override;              // cpu/optim.cpp
+  const NNKernels* nn() const override;                    // cpu/nn.cpp
+  const AttentionKernels* attention() const override;      // cpu/attention.cpp
 };
 
 /// The process-wide CPU backend.

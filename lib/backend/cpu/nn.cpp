@@ -246,7 +246,7 @@ void layer_norm_backward_rows(const T* x, const T* w, const T* mean, const T* rs
 // Per row with target t, lse = logsumexp(x):  loss = (1 - ls) (lse - x_t) + ls (lse - mean(x)).
 template <class T>
 int64_t cross_entropy_rows(const T* logits, const int64_t* targets, int64_t rows, int64_t C, int64_t ignore, double ls,
-                           T* lse, double* loss_sum, int64_t* count) {
+                           T* lse, T* row_loss, double* loss_sum, int64_t* count) {
   double total = 0.0;
   int64_t kept = 0;
   for (int64_t r = 0; r < rows; ++r) {
@@ -254,6 +254,7 @@ int64_t cross_entropy_rows(const T* logits, const int64_t* targets, int64_t rows
     const int64_t t = targets[r];
     if (t == ignore) {
       lse[r] = T(0);
+      if (row_loss) row_loss[r] = T(0);
       continue;
     }
     if (t < 0 || t >= C) return r;
@@ -264,6 +265,7 @@ int64_t cross_entropy_rows(const T* logits, const int64_t* targets, int64_t rows
       const T sum_x = sum_of<T>(C, [&](int64_t i, auto tag) { return load(x, i, tag); });
       loss += ls * (double(l) - double(sum_x) / double(C));
     }
+    if (row_loss) row_loss[r] = static_cast<T>(loss);
     total += loss;
     ++kept;
   }
@@ -275,9 +277,11 @@ int64_t cross_entropy_rows(const T* logits, const int64_t* targets, int64_t rows
 // dloss/dx_c = (softmax_c - (1 - ls) [c == t] - ls / C) * dloss * scale on kept rows.
 template <class T>
 void cross_entropy_backward_rows(const T* logits, const int64_t* targets, const T* lse, int64_t rows, int64_t C,
-                                 int64_t ignore, double ls, T g, T* dlogits) {
+                                 int64_t ignore, double ls, const T* dloss, int64_t dloss_stride, double scale,
+                                 T* dlogits) {
   const T off = T(ls / double(C));
   for (int64_t r = 0; r < rows; ++r) {
+    const T g = static_cast<T>(double(dloss[r * dloss_stride]) * scale);
     const T* __restrict x = logits + r * C;
     T* __restrict d = dlogits + r * C;
     const int64_t t = targets[r];
@@ -395,7 +399,7 @@ class CpuNNKernels final : public NNKernels {
 
   int64_t cross_entropy_forward(DType dtype, const void* logits, const int64_t* targets, int64_t rows,
                                 int64_t classes, int64_t ignore_index, double label_smoothing, void* lse,
-                                double* loss_sum, int64_t* count) const override {
+                                void* row_loss, double* loss_sum, int64_t* count) const override {
     return typed(dtype, [&](auto t) {
       using T = decltype(t);
       // Per-part sums, added in part order: the same total on every run with this thread count.
@@ -407,7 +411,8 @@ class CpuNNKernels final : public NNKernels {
         const auto i = static_cast<std::size_t>(part);
         const int64_t b = cross_entropy_rows<T>(static_cast<const T*>(logits) + r0 * classes, targets + r0, r1 - r0,
                                                 classes, ignore_index, label_smoothing, static_cast<T*>(lse) + r0,
-                                                &sums[i], &counts[i]);
+                                                row_loss ? static_cast<T*>(row_loss) + r0 : nullptr, &sums[i],
+                                                &counts[i]);
         bad[i] = b < 0 ? -1 : r0 + b;
       });
       *loss_sum = 0.0, *count = 0;
@@ -421,14 +426,14 @@ class CpuNNKernels final : public NNKernels {
 
   void cross_entropy_backward(DType dtype, const void* logits, const int64_t* targets, const void* lse,
                               int64_t rows, int64_t classes, int64_t ignore_index, double label_smoothing,
-                              const void* dloss, double scale, void* dlogits) const override {
+                              const void* dloss, int64_t dloss_stride, double scale, void* dlogits) const override {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
-      const T g = static_cast<T>(double(*static_cast<const T*>(dloss)) * scale);
       cpu::parallel_rows(rows, classes, [&](int64_t r0, int64_t r1) {
         cross_entropy_backward_rows<T>(static_cast<const T*>(logits) + r0 * classes, targets + r0,
                                        static_cast<const T*>(lse) + r0, r1 - r0, classes, ignore_index,
-                                       label_smoothing, g, static_cast<T*>(dlogits) + r0 * classes);
+                                       label_smoothing, static_cast<const T*>(dloss) + r0 * dloss_stride,
+                                       dloss_stride, scale, static_cast<T*>(dlogits) + r0 * classes);
       });
     });
   }
@@ -462,46 +467,13 @@ class CpuNNKernels final : public NNKernels {
         for (int64_t i = 0; i < n; ++i) dbs[i] = k * (bs[i] - as[i]);
     });
   }
-
-  void dropout_mask(DType dtype, void* mask, int64_t n, double rate, Generator& gen) const override {
-    typed(dtype, [&](auto t) {
-      using T = decltype(t);
-      T* m = static_cast<T*>(mask);
-      const T keep = T(1.0 / (1.0 - rate));
-      // Each element takes 32 random bits (half of one 64-bit draw) and is kept when they reach
-      // rate * 2^32: P(keep) = 1 - rate to within 2^-32, at half the generator calls of a double per element.
-      const auto threshold = static_cast<std::uint64_t>(std::ldexp(rate, 32));
-      const auto keep_if = [&](std::uint64_t bits) { return keep * T(bits >= threshold); };  // no branch
-      Generator local = gen;  // a local engine stays in registers/L1 instead of going through the reference
-      int64_t i = 0;
-      for (; i + 2 <= n; i += 2) {
-        const std::uint64_t r = local.next();
-        m[i] = keep_if(r & 0xffffffffu);
-        m[i + 1] = keep_if(r >> 32);
-      }
-      if (i < n) m[i] = keep_if(local.next() & 0xffffffffu);
-      gen = local;
-    });
-  }
-
-  void apply_mask(DType dtype, const void* x, const void* mask, void* y, int64_t n) const override {
-    typed(dtype, [&](auto t) {
-      using T = decltype(t);
-      const T* __restrict xs = static_cast<const T*>(x);
-      const T* __restrict ms = static_cast<const T*>(mask);
-      T* __restrict ys = static_cast<T*>(y);
-      cpu::parallel_elements(n, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) ys[i] = xs[i] * ms[i];
-      });
-    });
-  }
 };
 
 }  // namespace
 
-const NNKernels& CpuBackend::nn() const {
+const NNKernels* CpuBackend::nn() const {
   static const CpuNNKernels kernels;
-  return kernels;
+  return &kernels;
 }
 
 }  // namespace xgrad
