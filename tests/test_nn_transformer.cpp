@@ -171,7 +171,7 @@ TEST_CASE("TransformerLM::generate gives the same tokens with and without the ca
 
 TEST_CASE("MultiHeadAttention KVCache: step-by-step equals one causal call; bad cached calls are rejected",
           "[transformer]") {
-  MultiHeadAttention mha({.num_heads = 2, .key_dim = 3, .seed = 1, .dtype = DType::float64});
+  MultiHeadAttention mha({.num_heads = 2, .key_dim = 3, .dtype = DType::float64, .seed = 1});
   const Tensor x = randn64({1, 4, 5}, 2);
   const Tensor full = mha(x, x, {.use_causal_mask = true}).output;
   KVCache cache;

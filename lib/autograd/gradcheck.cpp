@@ -59,9 +59,6 @@ void check_inputs(const std::vector<Tensor>& inputs, const GradcheckOptions& opt
       throw TypeError(fmt::format("gradcheck: input {} is {} of shape {}; finite differences need float64 "
                                   "(convert with .to(DType::float64))",
                                   i, dtype_name(t.dtype()), shape_str(t.shape())));
-    if (t.requires_grad() && t.device().type != DeviceType::cpu)
-      throw DeviceError(fmt::format("gradcheck: input {} lives on {}; gradcheck perturbs inputs on the CPU",
-                                    i, device_str(t.device())));
     any_grad = any_grad || t.requires_grad();
   }
   if (!any_grad)
@@ -130,18 +127,25 @@ double exact_step(double x0, double eps) {
   return h != 0 ? h : eps * std::abs(x0);  // eps below half an ulp of x0: step relative to x0
 }
 
-// d(sum(v * fn))/d(x_j) by finite differences, perturbing x_j in place and restoring it exactly.
-Numeric numeric_slope(const Fn& fn, const std::vector<Tensor>& inputs, double& x, const std::vector<double>& v,
-                      const std::vector<double>& at_x, const Shape& shape, const GradcheckOptions& o) {
-  const double x0 = x;
+// Writes `value` into element j of the float64 tensor t, on whatever device it lives.
+void write_entry(const Tensor& t, std::int64_t j, double value) {
+  t.backend().copy_from_host(t.data<double>() + j, &value, sizeof value);
+}
+
+// d(sum(v * fn))/d(x_j) by finite differences, perturbing element j of `x` (holding x0) in place and restoring
+// it exactly.
+Numeric numeric_slope(const Fn& fn, const std::vector<Tensor>& inputs, const Tensor& x, std::int64_t j, double x0,
+                      const std::vector<double>& v, const std::vector<double>& at_x, const Shape& shape,
+                      const GradcheckOptions& o) {
   const double h = exact_step(x0, o.eps);
   auto at = [&](double offset) {
     struct Restore {  // even when fn throws: the caller's data must come back intact
-      double& x;
+      const Tensor& x;
+      std::int64_t j;
       double x0;
-      ~Restore() { x = x0; }
-    } restore{x, x0};
-    x = x0 + offset;
+      ~Restore() { write_entry(x, j, x0); }
+    } restore{x, j, x0};
+    write_entry(x, j, x0 + offset);
     return values_at(fn, inputs, shape);
   };
   const auto plus = at(h);
@@ -258,7 +262,7 @@ GradcheckReport gradcheck(const Fn& fn, const std::vector<Tensor>& inputs, const
                                  "the inputs with recording on",
                                  shape_str(shape)));
   Generator gen(options.seed);
-  const Tensor direction = randn(shape, gen, DType::float64);
+  const Tensor direction = randn(shape, gen, DType::float64, 0.0, 1.0, out.device());
   out.backward(BackwardOptions{direction, options.check_accumulation});
   const auto analytic = analytic_grads(args);
   GradcheckReport r;
@@ -278,9 +282,9 @@ GradcheckReport gradcheck(const Fn& fn, const std::vector<Tensor>& inputs, const
   double worst_score = -1.0;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (!args[i].requires_grad()) continue;
-    double* data = args[i].host_data<double>();
+    const std::vector<double> x = args[i].to_vector();
     for (std::int64_t j = 0; j < args[i].numel(); ++j) {
-      const Numeric n = numeric_slope(fn, args, data[j], v, at_x, shape, options);
+      const Numeric n = numeric_slope(fn, args, args[i], j, x[static_cast<std::size_t>(j)], v, at_x, shape, options);
       if (n.kink)
         ++r.skipped_kinks;
       else

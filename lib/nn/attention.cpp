@@ -42,23 +42,23 @@ void check_mask(const char* arg, const Tensor& mask, const Shape& want, const ch
 
 }  // namespace
 
-Attention::Attention(AttentionLayerOptions options) : Module("Attention"), options_(std::move(options)), gen_(options_.seed) {
+Attention::Attention(AttentionLayerOptions options)
+    : Module("Attention", options.dtype), options_(std::move(options)), gen_(seed_or_next(options_.seed)) {
+  options_.seed = gen_.initial_seed();
   if (options_.score_mode != "dot" && options_.score_mode != "concat")
     throw ValueError(fmt::format("{}: score_mode must be \"dot\" or \"concat\", got \"{}\"", kLayer, options_.score_mode));
   if (!(options_.dropout >= 0.0 && options_.dropout <= 1.0))
     throw ValueError(fmt::format("{}: dropout must be in [0, 1], got {}", kLayer, options_.dropout));
-  if (!is_floating(options_.dtype))
-    throw TypeError(fmt::format("{}: dtype must be float32 or float64, got {}", kLayer, dtype_name(options_.dtype)));
-  if (options_.use_scale) scale_ = register_parameter("scale", scalar(1.0, options_.dtype));
+  if (options_.use_scale) scale_ = register_parameter("scale", scalar(1.0, dtype()));
   if (options_.score_mode == "concat")
-    concat_score_weight_ = register_parameter("concat_score_weight", scalar(1.0, options_.dtype));
+    concat_score_weight_ = register_parameter("concat_score_weight", scalar(1.0, dtype()));
 }
 
 AttentionOutputs Attention::forward(const Tensor& query, const Tensor& value, const AttentionCall& call) {
   const Tensor& key = call.key.defined() ? call.key : value;
-  check_input("query", query, options_.dtype);
-  check_input("value", value, options_.dtype);
-  check_input("key", key, options_.dtype);
+  check_input("query", query, dtype());
+  check_input("value", value, dtype());
+  check_input("key", key, dtype());
   const std::int64_t R = query.dim();
   const Shape batch = leading(query, 2);
   if (value.dim() != R || key.dim() != R || leading(value, 2) != batch || leading(key, 2) != batch)
@@ -95,14 +95,14 @@ AttentionOutputs Attention::forward(const Tensor& query, const Tensor& value, co
     Tensor u = add(unsqueeze(query, -2), unsqueeze(key, -3));  // (*batch, Tq, Tv, d)
     if (scale_.defined()) u = mul(u, scale_);
     o.bias = reshape(mul(sum(tanh(u), {-1}), concat_score_weight_), {B, 1, Tq, Tv});
-    q = zeros({B, Tq, 1, 1}, options_.dtype, query.device());
-    k = zeros({B, Tv, 1, 1}, options_.dtype, query.device());
+    q = zeros({B, Tq, 1, 1}, dtype(), query.device());
+    k = zeros({B, Tv, 1, 1}, dtype(), query.device());
   }
   const AttentionResult r = attention(q, k, reshape(value, {B, Tv, 1, dv}), o);
   AttentionOutputs result{reshape(r.output, append(batch, {Tq, dv})), Tensor(), call.query_mask};
   if (call.query_mask.defined())  // out = m ⊙ o: padded query rows give zeros (their scores stay as computed)
     result.output = where(reshape(call.query_mask, append(batch, {Tq, 1})), result.output,
-                          scalar(0.0, options_.dtype, query.device()));
+                          scalar(0.0, dtype(), query.device()));
   if (call.return_attention_scores) result.scores = reshape(r.scores, append(batch, {Tq, Tv}));
   return result;
 }

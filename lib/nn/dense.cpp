@@ -9,14 +9,14 @@
 
 namespace xgrad::nn {
 
-Dense::Dense(DenseOptions options) : Layer("Dense"), options_(std::move(options)), gen_(options_.seed) {
+Dense::Dense(DenseOptions options)
+    : Layer("Dense", options.dtype), options_(std::move(options)), gen_(seed_or_next(options_.seed)) {
+  options_.seed = gen_.initial_seed();
   if (options_.units <= 0)
     throw ValueError(fmt::format("Dense: units must be a positive integer, got {}", options_.units));
   if (options_.input_dim < 0)
     throw ValueError(fmt::format("Dense: input_dim must be positive (or 0 to build on the first call), got {}",
                                  options_.input_dim));
-  if (!is_floating(options_.dtype))
-    throw TypeError(fmt::format("Dense: dtype must be float32 or float64, got {}", dtype_name(options_.dtype)));
   if (options_.input_dim > 0) build(options_.input_dim);
 }
 
@@ -31,9 +31,9 @@ void Dense::build(std::int64_t input_dim) {
     return;
   }
   if (input_dim <= 0) throw ValueError(fmt::format("Dense: input_dim must be positive, got {}", input_dim));
-  kernel_ = register_parameter("kernel", options_.kernel_initializer({input_dim, options_.units}, options_.dtype, gen_));
+  kernel_ = register_parameter("kernel", options_.kernel_initializer({input_dim, options_.units}, dtype(), gen_, device()));
   if (options_.use_bias)
-    bias_ = register_parameter("bias", options_.bias_initializer({options_.units}, options_.dtype, gen_));
+    bias_ = register_parameter("bias", options_.bias_initializer({options_.units}, dtype(), gen_, device()));
 }
 
 Tensor Dense::forward(const Tensor& x) {
@@ -45,10 +45,10 @@ Tensor Dense::forward(const Tensor& x) {
     throw ShapeError(fmt::format("Dense: input shape {} has last dimension {}, but the layer was built for "
                                  "input_dim {} (kernel {})",
                                  shape_str(x.shape()), in, kernel_.size(0), shape_str(kernel_.shape())));
-  if (x.dtype() != options_.dtype)
+  if (x.dtype() != dtype())
     throw TypeError(fmt::format("Dense: input of shape {} has dtype {} but the layer's weights are {}; convert "
                                 "the input with .to() or set DenseOptions::dtype",
-                                shape_str(x.shape()), dtype_name(x.dtype()), dtype_name(options_.dtype)));
+                                shape_str(x.shape()), dtype_name(x.dtype()), dtype_name(dtype())));
   if (in == 0) throw ShapeError(fmt::format("Dense: input shape {} has an empty last axis", shape_str(x.shape())));
   build(in);
   // One GEMM over every leading position: (..., in) -> (N, in) @ (in, units) -> (..., units).

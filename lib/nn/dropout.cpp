@@ -2,14 +2,15 @@
 
 #include <fmt/format.h>
 
+#include "xgrad/backend/random.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/nn.hpp"
 #include "xgrad/tensor/creation.hpp"
 
 namespace xgrad::nn {
 
-Dropout::Dropout(double rate, Shape noise_shape, std::uint64_t seed)
-    : Layer("Dropout"), rate_(rate), noise_shape_(std::move(noise_shape)), gen_(seed) {
+Dropout::Dropout(double rate, Shape noise_shape, std::optional<std::uint64_t> seed)
+    : Layer("Dropout"), rate_(rate), noise_shape_(std::move(noise_shape)), gen_(seed_or_next(seed)) {
   if (!(rate_ >= 0.0 && rate_ <= 1.0))
     throw ValueError(fmt::format("Dropout: rate must be in [0, 1], got {}", rate_));
   for (std::int64_t extent : noise_shape_)
@@ -39,10 +40,10 @@ Tensor Dropout::forward(const Tensor& x, bool training) {
   if (rate_ == 1.0) return masked_fill(x, ones({}, x.dtype(), x.device()), 0.0);
   if (noise_shape_.empty()) return dropout(x, rate_, gen_, true);
   // A shared mask: draw it at the noise shape and let the broadcasting product's backward sum over it.
-  const double keep_scale = 1.0 / (1.0 - rate_);
-  std::vector<double> mask(static_cast<std::size_t>(numel(mask_shape)));
-  for (double& m : mask) m = gen_.uniform() < rate_ ? 0.0 : keep_scale;
-  return mul(x, from_vector(mask, mask_shape, x.dtype(), x.device()));
+  Tensor mask = Tensor::empty(mask_shape, x.dtype(), x.device());
+  mask.backend().random().dropout_mask(x.dtype(), mask.raw_data(), mask.numel(), rate_,
+                                       gen_.reserve(dropout_blocks(mask.numel())));
+  return mul(x, mask);
 }
 
 std::string Dropout::describe() const { return fmt::format("rate={}", rate_); }

@@ -3,20 +3,21 @@
 #include <fmt/format.h>
 
 #include "nn/penalties.hpp"
+#include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/nn.hpp"
+#include "xgrad/tensor/creation.hpp"
 
 namespace xgrad::nn {
 
 Embedding::Embedding(EmbeddingOptions options)
-    : Layer("Embedding"), options_(std::move(options)), gen_(options_.seed) {
+    : Layer("Embedding", options.dtype), options_(std::move(options)), gen_(seed_or_next(options_.seed)) {
+  options_.seed = gen_.initial_seed();
   if (options_.input_dim <= 0 || options_.output_dim <= 0)
     throw ValueError(fmt::format("Embedding: input_dim and output_dim must be positive, got input_dim={} "
                                  "output_dim={}",
                                  options_.input_dim, options_.output_dim));
-  if (!is_floating(options_.dtype))
-    throw TypeError(fmt::format("Embedding: dtype must be float32 or float64, got {}", dtype_name(options_.dtype)));
   embeddings_ = register_parameter(
-      "embeddings", options_.embeddings_initializer({options_.input_dim, options_.output_dim}, options_.dtype, gen_));
+      "embeddings", options_.embeddings_initializer({options_.input_dim, options_.output_dim}, dtype(), gen_));
 }
 
 Embedding::Embedding(std::int64_t input_dim, std::int64_t output_dim, Initializer embeddings_initializer,
@@ -41,10 +42,7 @@ Tensor Embedding::forward(const Tensor& ids) {
 Tensor Embedding::compute_mask(const Tensor& ids) const {
   check_ids(ids);
   if (!options_.mask_zero) return {};
-  Tensor mask = ids.to(Device{});
-  for (std::int64_t *id = mask.host_data<std::int64_t>(), *end = id + mask.numel(); id != end; ++id)
-    *id = *id != 0 ? 1 : 0;
-  return mask.to(ids.device());
+  return where(ids, ones({}, DType::float64, ids.device()), zeros({}, DType::float64, ids.device())).to(DType::int64);
 }
 
 Tensor Embedding::own_regularization_loss() const {

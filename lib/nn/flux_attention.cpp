@@ -30,7 +30,6 @@ FluxAttentionDims checked(const FluxAttentionDims& d, const FluxAttentionOptions
     throw ValueError(fmt::format("{}: v = {} is not divisible by nheads = {}", kName, d.v, o.nheads));
   if (!(o.dropout_prob >= 0.0 && o.dropout_prob <= 1.0))
     throw ValueError(fmt::format("{}: dropout_prob must be in [0, 1], got {}", kName, o.dropout_prob));
-  if (!is_floating(o.dtype)) throw TypeError(fmt::format("{}: dtype must be float32 or float64", kName));
   return d;
 }
 
@@ -56,7 +55,7 @@ void check_score_operand(const char* arg, const Tensor& t, const Shape& scores) 
 }  // namespace
 
 FluxMultiHeadAttention::Dense::Dense(std::int64_t in, std::int64_t out, bool with_bias, DType dtype, Generator& gen)
-    : Module("Dense") {
+    : Module("Dense", dtype) {
   const double limit = std::sqrt(6.0 / static_cast<double>(in + out));  // glorot_uniform
   weight = register_parameter("weight", uniform({out, in}, gen, -limit, limit, dtype));
   if (with_bias) bias = register_parameter("bias", zeros({out}, dtype));
@@ -67,10 +66,10 @@ Tensor FluxMultiHeadAttention::Dense::forward(const Tensor& x) const {
 }
 
 FluxMultiHeadAttention::FluxMultiHeadAttention(FluxAttentionDims dims, FluxAttentionOptions options)
-    : Module("MultiHeadAttention"),
+    : Module("MultiHeadAttention", options.dtype),
       dims_(checked(dims, options)),
       options_(options),
-      generator_(options.seed),
+      generator_(seed_or_next(options.seed)),
       q_proj_(dims.q_in, dims.qk, options.bias, options.dtype, generator_),
       k_proj_(dims.k_in, dims.qk, options.bias, options.dtype, generator_),
       v_proj_(dims.v_in, dims.v, options.bias, options.dtype, generator_),

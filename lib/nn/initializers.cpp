@@ -32,13 +32,6 @@ Tensor fill_host(const Shape& shape, DType dtype, const char* who, Draw&& draw) 
   return out;
 }
 
-Tensor truncated(const Shape& shape, DType dtype, Generator& gen, double mean, double stddev) {
-  return fill_host(shape, dtype, "truncated_normal", [&](std::int64_t) {
-    double z = gen.normal();
-    while (std::abs(z) > 2.0) z = gen.normal();
-    return mean + stddev * z;
-  });
-}
 
 // Orthonormalises the columns of the row-major (m, n) matrix `a` in place (m >= n): modified
 // Gram-Schmidt run twice per column, which keeps Q^T Q = I to rounding even for ill-conditioned draws.
@@ -126,13 +119,14 @@ Initializer::Initializer(InitFn fn, std::string name) : fn_(std::move(fn)), name
   if (!fn_) throw ValueError(fmt::format("Initializer '{}': the function is empty", name_));
 }
 
-Tensor Initializer::operator()(const Shape& shape, DType dtype, Generator& gen) const {
+Tensor Initializer::operator()(const Shape& shape, DType dtype, Generator& gen, Device device) const {
   for (std::int64_t extent : shape)
     if (extent < 0) throw ShapeError(fmt::format("{}: negative extent in shape {}", name_, shape_str(shape)));
   if (!is_floating(dtype))
     throw TypeError(fmt::format("{}: can only initialize float32 or float64 tensors, got {}", name_,
                                 dtype_name(dtype)));
-  return fn_(shape, dtype, gen);
+  Tensor t = fn_(shape, dtype, gen);
+  return t.device() == device ? t : t.to(device);
 }
 
 namespace initializers {
@@ -162,7 +156,7 @@ Initializer random_uniform(double minval, double maxval) {
 
 Initializer truncated_normal(double mean, double stddev) {
   if (!(stddev >= 0)) throw ValueError(fmt::format("truncated_normal: stddev must be >= 0, got {}", stddev));
-  return {[=](const Shape& s, DType d, Generator& g) { return truncated(s, d, g, mean, stddev); },
+  return {[=](const Shape& s, DType d, Generator& g) { return xgrad::truncated_normal(s, g, d, mean, stddev); },
           "truncated_normal"};
 }
 
@@ -180,7 +174,8 @@ Initializer variance_scaling(double scale, const std::string& mode, const std::s
             const Fans f = compute_fans(s);
             const double fan = mode == "fan_in" ? f.fan_in : mode == "fan_out" ? f.fan_out : (f.fan_in + f.fan_out) / 2;
             const double variance = scale / std::max(1.0, fan);
-            if (distribution == "truncated_normal") return truncated(s, d, g, 0.0, std::sqrt(variance) / kTruncatedStddev);
+            if (distribution == "truncated_normal")
+              return xgrad::truncated_normal(s, g, d, 0.0, std::sqrt(variance) / kTruncatedStddev);
             if (distribution == "untruncated_normal") return randn(s, g, d, 0.0, std::sqrt(variance));
             const double limit = std::sqrt(3.0 * variance);
             return uniform(s, g, -limit, limit, d);

@@ -7,14 +7,14 @@
 
 namespace xgrad::nn {
 
-LayerNorm::LayerNorm(LayerNormOptions options) : Layer("LayerNorm"), options_(std::move(options)), gen_(options_.seed) {
+LayerNorm::LayerNorm(LayerNormOptions options)
+    : Layer("LayerNorm", options.dtype), options_(std::move(options)), gen_(seed_or_next(options_.seed)) {
+  options_.seed = gen_.initial_seed();
   if (!(options_.epsilon >= 0))
     throw ValueError(fmt::format("LayerNorm: epsilon must be >= 0, got {}", options_.epsilon));
   if (options_.input_dim < 0)
     throw ValueError(fmt::format("LayerNorm: input_dim must be positive (or 0 to build on the first call), got {}",
                                  options_.input_dim));
-  if (!is_floating(options_.dtype))
-    throw TypeError(fmt::format("LayerNorm: dtype must be float32 or float64, got {}", dtype_name(options_.dtype)));
   if (options_.input_dim > 0) build(options_.input_dim);
 }
 
@@ -30,8 +30,8 @@ void LayerNorm::build(std::int64_t input_dim) {
   }
   if (input_dim <= 0) throw ValueError(fmt::format("LayerNorm: input_dim must be positive, got {}", input_dim));
   // Keras creates gamma before beta; the generator order follows it.
-  if (options_.scale) gamma_ = register_parameter("gamma", options_.gamma_initializer({input_dim}, options_.dtype, gen_));
-  if (options_.center) beta_ = register_parameter("beta", options_.beta_initializer({input_dim}, options_.dtype, gen_));
+  if (options_.scale) gamma_ = register_parameter("gamma", options_.gamma_initializer({input_dim}, dtype(), gen_, device()));
+  if (options_.center) beta_ = register_parameter("beta", options_.beta_initializer({input_dim}, dtype(), gen_, device()));
   built_dim_ = input_dim;
 }
 
@@ -42,9 +42,9 @@ Tensor LayerNorm::forward(const Tensor& x) {
   if (built() && features != built_dim_)
     throw ShapeError(fmt::format("LayerNorm: input shape {} has last dimension {}, but the layer was built for {}",
                                  shape_str(x.shape()), features, built_dim_));
-  if (x.dtype() != options_.dtype)
+  if (x.dtype() != dtype())
     throw TypeError(fmt::format("LayerNorm: input of shape {} has dtype {} but the layer's weights are {}",
-                                shape_str(x.shape()), dtype_name(x.dtype()), dtype_name(options_.dtype)));
+                                shape_str(x.shape()), dtype_name(x.dtype()), dtype_name(dtype())));
   build(features);
   return layer_norm(x, gamma_, beta_, options_.epsilon);
 }

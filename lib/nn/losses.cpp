@@ -1,5 +1,5 @@
-// Losses composed from the ops (whose backwards are gradchecked), except cross-entropy's mean/sum,
-// which is the fused op.
+// Losses composed from the ops (whose backwards are gradchecked), except cross-entropy, which is the
+// fused op.
 #include "xgrad/nn/losses.hpp"
 
 #include <fmt/format.h>
@@ -31,45 +31,14 @@ void check_same_shape(const char* loss, const Tensor& prediction, const Tensor& 
                                  shape_str(prediction.shape()), shape_str(target.shape())));
 }
 
-/// The smoothed one-hot target distribution of cross_entropy, zero on ignored rows (a constant).
-Tensor target_distribution(const Tensor& logits, const Tensor& targets, const CrossEntropyLossOptions& o) {
-  const std::int64_t classes = logits.size(-1);
-  const std::int64_t rows = targets.numel();
-  Tensor dist = zeros(logits.shape(), logits.dtype());
-  const std::int64_t* t = targets.host_data<std::int64_t>();
-  for (std::int64_t r = 0; r < rows; ++r) {
-    if (t[r] == o.ignore_index) continue;
-    if (t[r] < 0 || t[r] >= classes)
-      throw IndexError(fmt::format("cross_entropy: target {} at position {} is outside [0, {}) for logits {}", t[r],
-                                   r, classes, shape_str(logits.shape())));
-    dispatch_floating(logits.dtype(), "cross_entropy", [&](auto zero) {
-      using T = decltype(zero);
-      T* row = dist.host_data<T>() + r * classes;
-      for (std::int64_t c = 0; c < classes; ++c) row[c] = static_cast<T>(o.label_smoothing / classes);
-      row[t[r]] += static_cast<T>(1.0 - o.label_smoothing);
-    });
-  }
-  return dist;
-}
-
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyLossOptions& o) {
-  if (o.reduction != Reduction::none)
-    return xgrad::cross_entropy(logits, targets, {o.ignore_index, o.label_smoothing, o.reduction == Reduction::mean});
-  detail::check_floating("cross_entropy", "logits", logits);
-  require_defined(targets, "cross_entropy", "targets");
-  if (targets.dtype() != DType::int64)
-    throw TypeError(fmt::format("cross_entropy: targets must be int64 class indices, got {} of shape {}",
-                                dtype_name(targets.dtype()), shape_str(targets.shape())));
-  if (logits.dim() < 1 || Shape(logits.shape().begin(), logits.shape().end() - 1) != targets.shape())
-    throw ShapeError(fmt::format("cross_entropy: logits {} need targets of shape (...) = logits' shape without "
-                                 "its last (class) axis, got targets {}",
-                                 shape_str(logits.shape()), shape_str(targets.shape())));
-  if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0))
-    throw ValueError(fmt::format("cross_entropy: label_smoothing must be in [0, 1], got {}", o.label_smoothing));
-  // loss[r] = -sum_c dist[r, c] * log_softmax(logits)[r, c]
-  return neg(sum(mul(log_softmax(logits, -1), target_distribution(logits, targets, o)), {-1}));
+  return xgrad::cross_entropy(logits, targets,
+                              {.ignore_index = o.ignore_index,
+                               .label_smoothing = o.label_smoothing,
+                               .mean = o.reduction == Reduction::mean,
+                               .per_target = o.reduction == Reduction::none});
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduction reduction,

@@ -3,13 +3,62 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/ops/elementwise.hpp"
 
 namespace xgrad::nn {
 
-Module::Module(std::string type_name) : type_name_(std::move(type_name)) {}
+Module::Module(std::string type_name, DType dtype) : type_name_(std::move(type_name)), dtype_(dtype) {
+  if (!is_floating(dtype))
+    throw TypeError(fmt::format("{}: dtype must be float32 or float64, got {}", type_name_, dtype_name(dtype)));
+}
+
+namespace {
+
+// Points every handle of `t` at `converted`'s data: the TensorImpl is shared by all handles, so replacing
+// its storage moves the tensor for everyone who holds it.
+void adopt(const Tensor& t, const Tensor& converted) {
+  TensorImpl& impl = t.impl();
+  impl.storage = converted.impl().storage;
+  impl.offset = converted.impl().offset;
+  impl.dtype = converted.dtype();
+}
+
+// Applies `convert` to every tensor of the tree's state and to each gradient, in place.
+template <class Convert>
+void convert_state(const Module& m, Convert&& convert) {
+  for (const auto& [name, t] : m.state()) {
+    if (Tensor converted = convert(t); converted.defined()) adopt(t, converted);
+    if (Tensor g = t.grad(); g.defined())
+      if (Tensor converted = convert(g); converted.defined()) adopt(g, converted);
+  }
+}
+
+}  // namespace
+
+Module& Module::to(Device device) {
+  backend(device);  // a DeviceError (no plugin, no such device) before anything moves
+  convert_state(*this, [&](const Tensor& t) { return t.device() == device ? Tensor() : t.to(device); });
+  visit([&](Module& m) { m.device_ = device; });
+  return *this;
+}
+
+Module& Module::to(DType dtype) {
+  if (!is_floating(dtype))
+    throw TypeError(fmt::format("{}.to: modules hold float32 or float64 weights, got {}", type_name_, dtype_name(dtype)));
+  convert_state(*this, [&](const Tensor& t) {
+    return !is_floating(t.dtype()) || t.dtype() == dtype ? Tensor() : t.to(dtype);
+  });
+  visit([&](Module& m) { m.dtype_ = dtype; });
+  return *this;
+}
+
+void Module::visit(const std::function<void(Module&)>& fn) {
+  fn(*this);
+  for (auto& [name, child] : children_) child->visit(fn);
+}
 
 void Module::check_new_name(const std::string& name) const {
   if (name.empty() || name.find('.') != std::string::npos)
@@ -99,8 +148,7 @@ std::int64_t Module::num_parameters() const {
 }
 
 void Module::train(bool on) {
-  training_ = on;
-  for (auto& [name, child] : children_) child->train(on);
+  visit([on](Module& m) { m.training_ = on; });
 }
 
 void Module::zero_grad() {

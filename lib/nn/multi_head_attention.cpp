@@ -27,10 +27,10 @@ void require_positive(const char* arg, std::int64_t value) {
 }
 
 // Keras EinsumDense's default kernel: glorot-uniform with fan_in = the contracted extents, fan_out = the produced.
-Tensor glorot_uniform(const Shape& shape, std::int64_t fan_in, DType dtype, Generator& gen) {
+Tensor glorot_uniform(const Shape& shape, std::int64_t fan_in, DType dtype, Generator& gen, Device device) {
   const double fan_out = static_cast<double>(numel(shape)) / static_cast<double>(fan_in);
   const double limit = std::sqrt(6.0 / (static_cast<double>(fan_in) + fan_out));
-  return uniform(shape, gen, -limit, limit, dtype);
+  return uniform(shape, gen, -limit, limit, dtype, device);
 }
 
 Shape without_last(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
@@ -96,10 +96,11 @@ Tensor offset_causal_mask(std::int64_t T, std::int64_t S, std::int64_t past, DTy
 }  // namespace
 
 MultiHeadAttention::MultiHeadAttention(MultiHeadAttentionOptions options)
-    : Module("MultiHeadAttention"),
+    : Module("MultiHeadAttention", options.dtype),
       options_(std::move(options)),
-      init_gen_(options_.seed),
-      dropout_gen_(options_.seed + 0x9E3779B97F4A7C15ULL) {
+      init_gen_(seed_or_next(options_.seed)),
+      dropout_gen_(init_gen_.initial_seed() + 0x9E3779B97F4A7C15ULL) {
+  options_.seed = init_gen_.initial_seed();
   require_positive("num_heads", options_.num_heads);
   require_positive("key_dim", options_.key_dim);
   if (options_.value_dim) require_positive("value_dim", *options_.value_dim);
@@ -115,12 +116,11 @@ MultiHeadAttention::MultiHeadAttention(MultiHeadAttentionOptions options)
   }
   if (options_.attention_axes && options_.attention_axes->empty())
     throw ValueError(fmt::format("{}: attention_axes must name at least one axis, got ()", kLayer));
-  if (!is_floating(options_.dtype))
-    throw TypeError(fmt::format("{}: dtype must be float32 or float64, got {}", kLayer, dtype_name(options_.dtype)));
   register_module("query", query_);
   register_module("key", key_);
   register_module("value", value_);
   register_module("attention_output", output_);
+  to(dtype());  // the projection sub-modules report the layer's dtype
 }
 
 MultiHeadAttention::MultiHeadAttention(std::int64_t num_heads, std::int64_t key_dim)
@@ -138,13 +138,14 @@ void MultiHeadAttention::build(const Shape& query_shape, const Shape& value_shap
   }
   const std::int64_t N = options_.num_heads, Hk = options_.key_dim, Hv = options_.value_dim.value_or(Hk);
   const Shape O = options_.output_shape.value_or(Shape{dq});
-  const DType dt = options_.dtype;
+  const DType dt = dtype();
+  const Device dev = device();
   auto kernel = [&](const Shape& shape, std::int64_t fan_in) {
-    return options_.kernel_initializer ? (*options_.kernel_initializer)(shape, dt, init_gen_)
-                                       : glorot_uniform(shape, fan_in, dt, init_gen_);
+    return options_.kernel_initializer ? (*options_.kernel_initializer)(shape, dt, init_gen_, dev)
+                                       : glorot_uniform(shape, fan_in, dt, init_gen_, dev);
   };
   auto bias = [&](const Shape& shape) {
-    return options_.bias_initializer ? (*options_.bias_initializer)(shape, dt, init_gen_) : zeros(shape, dt);
+    return options_.bias_initializer ? (*options_.bias_initializer)(shape, dt, init_gen_, dev) : zeros(shape, dt, dev);
   };
   auto make = [&](std::size_t i, Module& m, const Shape& kernel_shape, std::int64_t fan_in, const Shape& bias_shape) {
     kernels_[i] = m.register_parameter("kernel", kernel(kernel_shape, fan_in));
@@ -161,7 +162,7 @@ void MultiHeadAttention::build(const Shape& query_shape, const Shape& value_shap
 AttentionOutputs MultiHeadAttention::forward(const Tensor& query, const Tensor& value, const MultiHeadAttentionCall& call) {
   clear_activity_losses();
   const Tensor& key = call.key.defined() ? call.key : value;
-  const DType dt = options_.dtype;
+  const DType dt = dtype();
   check_input("query", query, dt);
   check_input("value", value, dt);
   check_input("key", key, dt);

@@ -36,10 +36,11 @@ Tensor add_positions(const char* layer, const Tensor& x, const Tensor& table, st
 
 }  // namespace
 
-PositionalEmbedding::PositionalEmbedding(std::int64_t max_len, std::int64_t d_model, DType dtype, std::uint64_t seed)
-    : Layer("PositionalEmbedding") {
+PositionalEmbedding::PositionalEmbedding(std::int64_t max_len, std::int64_t d_model, DType dtype,
+                                         std::optional<std::uint64_t> seed)
+    : Layer("PositionalEmbedding", dtype) {
   check_sizes("PositionalEmbedding", max_len, d_model);
-  Generator gen(seed);
+  Generator gen(seed_or_next(seed));
   embeddings_ = register_parameter("embeddings", randn({max_len, d_model}, gen, dtype, 0.0, 0.02));
 }
 
@@ -52,7 +53,7 @@ std::string PositionalEmbedding::describe() const {
 }
 
 SinusoidalPositionalEncoding::SinusoidalPositionalEncoding(std::int64_t max_len, std::int64_t d_model, DType dtype)
-    : Layer("SinusoidalPositionalEncoding") {
+    : Layer("SinusoidalPositionalEncoding", dtype) {
   check_sizes("SinusoidalPositionalEncoding", max_len, d_model);
   std::vector<double> pe(static_cast<std::size_t>(max_len * d_model));
   for (std::int64_t p = 0; p < max_len; ++p)

@@ -20,7 +20,10 @@ void require_positive(const char* layer, const char* arg, std::int64_t value) {
   if (value <= 0) throw ValueError(fmt::format("{}: {} must be positive, got {}", layer, arg, value));
 }
 
-const TransformerBlockOptions& checked(const TransformerBlockOptions& o) {
+// Validates `o` and draws its seed when unset (each sub-module's seed derives from it); the constructors
+// call it in their first member initializer, so every later one sees the resolved seed.
+const TransformerBlockOptions& checked(TransformerBlockOptions& o) {
+  o.seed = seed_or_next(o.seed);
   require_positive("TransformerBlock", "d_model", o.d_model);
   require_positive("TransformerBlock", "num_heads", o.num_heads);
   require_positive("TransformerBlock", "mlp_ratio", o.mlp_ratio);
@@ -29,7 +32,8 @@ const TransformerBlockOptions& checked(const TransformerBlockOptions& o) {
   return o;
 }
 
-const TransformerLMOptions& checked(const TransformerLMOptions& o) {
+const TransformerLMOptions& checked(TransformerLMOptions& o) {
+  o.seed = seed_or_next(o.seed);
   require_positive("TransformerLM", "vocab_size", o.vocab_size);
   require_positive("TransformerLM", "context_length", o.context_length);
   require_positive("TransformerLM", "num_layers", o.num_layers);
@@ -38,21 +42,28 @@ const TransformerLMOptions& checked(const TransformerLMOptions& o) {
 
 // Distinct streams per sub-module from one user seed (splitmix-style odd multiplier).
 std::uint64_t sub_seed(std::uint64_t seed, std::uint64_t i) { return seed + 0x9E3779B97F4A7C15ULL * (i + 1); }
+std::uint64_t sub_seed(const std::optional<std::uint64_t>& seed, std::uint64_t i) { return sub_seed(*seed, i); }
 
 Tensor gelu_tanh(const Tensor& x) { return gelu(x, true); }
 
 }  // namespace
 
 TransformerBlock::TransformerBlock(TransformerBlockOptions options)
-    : Module("TransformerBlock"),
-      ln1({.epsilon = checked(options).layer_norm_epsilon, .input_dim = options.d_model, .dtype = options.dtype}),
+    : Module("TransformerBlock", options.dtype),
+      ln1({.epsilon = checked(options).layer_norm_epsilon,
+           .input_dim = options.d_model,
+           .dtype = options.dtype,
+           .seed = sub_seed(options.seed, 5)}),
       attn({.num_heads = options.num_heads,
             .key_dim = options.d_model / options.num_heads,
             .dropout = options.dropout,
-            .seed = sub_seed(options.seed, 0),
-            .dtype = options.dtype}),
+            .dtype = options.dtype,
+            .seed = sub_seed(options.seed, 0)}),
       attn_dropout(options.dropout, {}, sub_seed(options.seed, 1)),
-      ln2({.epsilon = options.layer_norm_epsilon, .input_dim = options.d_model, .dtype = options.dtype}),
+      ln2({.epsilon = options.layer_norm_epsilon,
+           .input_dim = options.d_model,
+           .dtype = options.dtype,
+           .seed = sub_seed(options.seed, 6)}),
       mlp_in({.units = options.mlp_ratio * options.d_model,
               .activation = Activation(gelu_tanh, "gelu_tanh"),
               .input_dim = options.d_model,
@@ -88,7 +99,7 @@ void TransformerBlock::reseed(std::uint64_t seed) {
 }
 
 TransformerLM::TransformerLM(TransformerLMOptions options)
-    : Module("TransformerLM"),
+    : Module("TransformerLM", options.dtype),
       options_(checked(options)),
       token_embedding({.input_dim = options.vocab_size,
                        .output_dim = options.d_model,
@@ -97,7 +108,10 @@ TransformerLM::TransformerLM(TransformerLMOptions options)
                        .seed = sub_seed(options.seed, 0)}),
       position_embedding(options.context_length, options.d_model, options.dtype, sub_seed(options.seed, 1)),
       dropout(options.dropout, {}, sub_seed(options.seed, 2)),
-      ln_f({.epsilon = options.layer_norm_epsilon, .input_dim = options.d_model, .dtype = options.dtype}),
+      ln_f({.epsilon = options.layer_norm_epsilon,
+            .input_dim = options.d_model,
+            .dtype = options.dtype,
+            .seed = sub_seed(options.seed, 4)}),
       head({.units = options.vocab_size,
             .input_dim = options.d_model,
             .dtype = options.dtype,
@@ -118,6 +132,7 @@ TransformerLM::TransformerLM(TransformerLMOptions options)
                                .seed = sub_seed(options.seed, 10 + static_cast<std::uint64_t>(i))})));
   register_module("ln_f", ln_f);
   register_module("head", head);
+  to(dtype());  // the `blocks` container reports the model's dtype
 }
 
 Tensor TransformerLM::forward(const Tensor& ids, TransformerCache* cache) {

@@ -24,8 +24,8 @@ struct AttentionLayerOptions {
   bool use_scale = false;           ///< learn a scalar `scale` (initialised to 1) for the scores
   std::string score_mode = "dot";   ///< "dot" (q·k) or "concat" (c·Σ tanh(q + k))
   double dropout = 0.0;             ///< rate of dropout on the attention weights, in [0, 1]
-  std::uint64_t seed = 0;           ///< seed of the dropout generator
   DType dtype = DType::float32;     ///< dtype of the scalar weights (and of accepted inputs)
+  std::optional<std::uint64_t> seed = {};  ///< seed of the dropout generator (default: next_seed())
 };
 
 /// Keras Attention's call arguments besides query and value. Masks: nonzero = keep, any dtype.

@@ -1,6 +1,7 @@
 #pragma once
 // Dense: Keras's densely connected layer, out = activation(x @ kernel + bias) on the last axis.
 #include <cstdint>
+#include <optional>
 
 #include "xgrad/nn/activation.hpp"
 #include "xgrad/nn/constraints.hpp"
@@ -26,7 +27,7 @@ struct DenseOptions {
   Constraint bias_constraint = {};                  ///< projection of `bias`
   std::int64_t input_dim = 0;                       ///< build the weights now for this input size (0: on first call)
   DType dtype = DType::float32;                     ///< dtype of the weights (and of accepted inputs)
-  std::uint64_t seed = 0;                           ///< seed of the initializers' generator
+  std::optional<std::uint64_t> seed = {};           ///< seed of the initializers (default: next_seed())
 };
 
 /// Keras Dense (torch.nn.Linear): out = activation(x @ kernel + bias) over the last axis of an input

@@ -1,6 +1,7 @@
 #pragma once
 // Dropout: Keras's inverted dropout layer, with noise_shape to share one mask across axes.
 #include <cstdint>
+#include <optional>
 
 #include "xgrad/nn/module.hpp"
 #include "xgrad/tensor/generator.hpp"
@@ -17,8 +18,9 @@ class Dropout : public Layer {
   /// Dropout of probability `rate` in [0, 1] (1 drops everything). `noise_shape`, when given, is the
   /// shape of the mask broadcast over the input (same rank; entries 1, the input's extent, or
   /// kFromInput), e.g. {kFromInput, 1, kFromInput} drops whole features across time steps. The mask
-  /// is drawn from a generator seeded with `seed`. Throws ValueError for a bad rate or entry.
-  explicit Dropout(double rate, Shape noise_shape = {}, std::uint64_t seed = 0);
+  /// is drawn from a generator seeded with `seed` (default: next_seed(), so two Dropout layers draw
+  /// different masks). Throws ValueError for a bad rate or entry.
+  explicit Dropout(double rate, Shape noise_shape = {}, std::optional<std::uint64_t> seed = {});
 
   /// forward(x, is_training()).
   Tensor forward(const Tensor& x) override { return forward(x, is_training()); }

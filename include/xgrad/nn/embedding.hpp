@@ -1,6 +1,7 @@
 #pragma once
 // Embedding: Keras's lookup table from integer ids to dense vectors.
 #include <cstdint>
+#include <optional>
 
 #include "xgrad/nn/constraints.hpp"
 #include "xgrad/nn/initializers.hpp"
@@ -19,7 +20,7 @@ struct EmbeddingOptions {
   Constraint embeddings_constraint = {};       ///< projection of `embeddings`
   bool mask_zero = false;                      ///< id 0 is padding: compute_mask() gives ids != 0
   DType dtype = DType::float32;                ///< dtype of the table
-  std::uint64_t seed = 0;                      ///< seed of the initializer's generator
+  std::optional<std::uint64_t> seed = {};      ///< seed of the initializer (default: next_seed())
 };
 
 /// Keras Embedding (torch.nn.Embedding): int64 ids of any shape -> ids.shape + (output_dim,), rows of

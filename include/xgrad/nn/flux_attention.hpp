@@ -5,6 +5,7 @@
 // (B, N, T, S). Masks: nonzero = attend (Flux polarity). The additive score bias is differentiable.
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "xgrad/nn/module.hpp"
@@ -37,8 +38,8 @@ struct FluxAttentionOptions {
   std::int64_t nheads = 8;       ///< heads; must divide qk and v
   bool bias = false;             ///< whether the four Dense projections have biases
   double dropout_prob = 0.0;     ///< dropout on the attention weights in training mode, in [0, 1]
-  std::uint64_t seed = 0;        ///< seed of the dropout generator
   DType dtype = DType::float32;  ///< dtype of the weights
+  std::optional<std::uint64_t> seed = {};  ///< seed of the weights and the dropout generator (default: next_seed())
 };
 
 /// What a call returns (Flux always returns both).

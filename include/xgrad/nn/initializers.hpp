@@ -24,7 +24,9 @@ Fans compute_fans(const Shape& shape);
 /// The function an Initializer wraps.
 using InitFn = std::function<Tensor(const Shape&, DType, Generator&)>;
 
-/// A weight initializer: a named callable producing a fresh CPU tensor of the requested shape and dtype.
+/// A weight initializer: a named callable producing a fresh tensor of the requested shape and dtype. The
+/// values are computed on the host, then copied to the requested device, so a model gets the same initial
+/// weights on every device.
 class Initializer {
  public:
   /// Keras's default kernel initializer, glorot_uniform.
@@ -37,8 +39,8 @@ class Initializer {
   /// A custom initializer `fn`, shown as `name` in messages.
   Initializer(InitFn fn, std::string name = "custom");
 
-  /// Draws a tensor of `shape` and `dtype` (float32 or float64) from `gen`.
-  Tensor operator()(const Shape& shape, DType dtype, Generator& gen) const;
+  /// Draws a tensor of `shape` and `dtype` (float32 or float64) from `gen`, placed on `device`.
+  Tensor operator()(const Shape& shape, DType dtype, Generator& gen, Device device = {}) const;
   /// The Keras name (or "custom").
   const std::string& name() const { return name_; }
 

@@ -1,6 +1,7 @@
 #pragma once
 // LayerNorm: Keras's LayerNormalization over the last axis.
 #include <cstdint>
+#include <optional>
 
 #include "xgrad/nn/constraints.hpp"
 #include "xgrad/nn/initializers.hpp"
@@ -23,7 +24,7 @@ struct LayerNormOptions {
   Constraint gamma_constraint = {};         ///< projection of `gamma`
   std::int64_t input_dim = 0;               ///< build the weights now for this feature size (0: on first call)
   DType dtype = DType::float32;             ///< dtype of the weights (and of accepted inputs)
-  std::uint64_t seed = 0;                   ///< seed of the initializers' generator
+  std::optional<std::uint64_t> seed = {};   ///< seed of the initializers (default: next_seed())
 };
 
 /// Keras LayerNormalization (torch.nn.LayerNorm over the last axis):

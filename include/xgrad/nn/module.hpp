@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <functional>
 #include <type_traits>
 #include <memory>
 #include <string>
@@ -22,8 +23,8 @@ using NamedTensor = std::pair<std::string, Tensor>;
 /// Base class of layers and models. Not copyable or movable: registered children are referenced.
 class Module {
  public:
-  /// A module whose summary() shows `type_name` (e.g. "Dense").
-  explicit Module(std::string type_name);
+  /// A module whose summary() shows `type_name` (e.g. "Dense") and whose weights are `dtype`.
+  explicit Module(std::string type_name, DType dtype = DType::float32);
   virtual ~Module() = default;
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
@@ -74,6 +75,19 @@ class Module {
   void eval() { train(false); }
   /// Whether the module is in training mode.
   bool is_training() const { return training_; }
+
+  /// The dtype of the module's floating weights: lazily built weights get it, inputs must have it.
+  DType dtype() const { return dtype_; }
+  /// The device of the module's tensors: lazily built weights are created there.
+  Device device() const { return device_; }
+  /// Moves every parameter, buffer and gradient of this module and its sub-modules to `device`, in place:
+  /// handles held elsewhere (an optimizer's, a user's) stay valid and see the moved data. Weights built
+  /// later are built on `device`. Returns *this.
+  Module& to(Device device);
+  /// Converts every floating parameter, buffer and gradient of the tree to `dtype` (float32 or float64) in
+  /// place, like to(Device); int64 buffers are kept. Inputs must then have `dtype` (e.g. to gradcheck a
+  /// float32 model in float64). Throws TypeError for int64. Returns *this.
+  Module& to(DType dtype);
   /// Fills every parameter's gradient with zeros (keeping the buffers).
   void zero_grad();
 
@@ -101,12 +115,15 @@ class Module {
 
  private:
   void add_child(const std::string& name, Module* child, std::unique_ptr<Module> owned);
+  void visit(const std::function<void(Module&)>& fn);
   void check_new_name(const std::string& name) const;
   void collect(const std::string& prefix, bool recurse, bool parameters, std::vector<NamedTensor>& out) const;
   void summarise(const std::string& name, int depth, std::string& out) const;
 
   std::string type_name_;
   bool training_ = true;
+  DType dtype_;
+  Device device_;
   std::vector<NamedTensor> parameters_;
   std::vector<NamedTensor> buffers_;
   std::vector<std::pair<std::string, Module*>> children_;

@@ -33,8 +33,8 @@ struct MultiHeadAttentionOptions {
   Regularizer activity_regularizer = {};               ///< penalty on the output, divided by the batch size
   Constraint kernel_constraint = {};                   ///< projection of each kernel in apply_constraints()
   Constraint bias_constraint = {};                     ///< projection of each bias
-  std::uint64_t seed = 0;                            ///< seed of the initializers and of dropout
   DType dtype = DType::float32;                      ///< dtype of the weights (and of accepted inputs)
+  std::optional<std::uint64_t> seed = {};            ///< seed of the initializers and of dropout (default: next_seed())
 };
 
 /// The projected keys and values of the positions a MultiHeadAttention has already seen, for incremental

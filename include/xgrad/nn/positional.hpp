@@ -2,6 +2,7 @@
 // Absolute position information added to token embeddings: a learned table (GPT-2's `wpe`) or the fixed
 // sinusoids of "Attention is all you need" (Vaswani et al. 2017, §3.5).
 #include <cstdint>
+#include <optional>
 
 #include "xgrad/nn/module.hpp"
 
@@ -13,7 +14,7 @@ class PositionalEmbedding : public Layer {
  public:
   /// A table for positions 0 … max_len-1; throws ValueError unless both sizes are positive.
   PositionalEmbedding(std::int64_t max_len, std::int64_t d_model, DType dtype = DType::float32,
-                      std::uint64_t seed = 0);
+                      std::optional<std::uint64_t> seed = {});
   /// forward(x, 0).
   Tensor forward(const Tensor& x) override { return forward(x, 0); }
   /// x + rows offset … offset+T-1 of the table (the positions of a chunk that starts at `offset`). Throws

@@ -9,6 +9,7 @@
 //   Generator gen(0);
 //   Tensor text = lm.generate(prompt, 200, 0.8, gen);  // (B, T0) -> (B, T0 + 200), cached decoding
 #include <cstdint>
+#include <optional>
 #include <memory>
 #include <vector>
 
@@ -31,7 +32,7 @@ struct TransformerBlockOptions {
   double dropout = 0.0;               ///< rate of the attention-probability and both residual dropouts
   double layer_norm_epsilon = 1e-5;   ///< LayerNorm epsilon (torch's and GPT-2's default)
   DType dtype = DType::float32;       ///< dtype of the weights (and of accepted inputs)
-  std::uint64_t seed = 0;             ///< seed of the initializers and of the dropout masks
+  std::optional<std::uint64_t> seed = {};  ///< seed of the initializers and dropout masks (default: next_seed())
 };
 
 /// GPT-2's pre-LayerNorm decoder block on x (B, T, d):
@@ -86,7 +87,7 @@ struct TransformerLMOptions {
   double dropout = 0.0;               ///< rate of the embedding dropout and of every block's dropouts
   double layer_norm_epsilon = 1e-5;   ///< every LayerNorm's epsilon
   DType dtype = DType::float32;       ///< dtype of the weights
-  std::uint64_t seed = 0;             ///< seed of every initializer and dropout generator
+  std::optional<std::uint64_t> seed = {};  ///< seed of every initializer and dropout (default: next_seed())
 };
 
 /// A GPT-2-shaped language model: token Embedding (vocab, d) + learned positions (context, d) + dropout,
