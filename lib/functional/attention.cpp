@@ -152,30 +152,26 @@ bool is_boolean(const Tensor& t) { return t.defined() && t.dtype() == DType::int
 
 // The core's keep-mask from the boolean masks (nonzero = blocked) and, when extra key positions follow
 // the S_src user columns, the causal rule (the core's own causal flag would block those columns too).
-// Extra columns always attend. Undefined when nothing is blocked this way.
-Tensor keep_mask(const UserMasks& m, bool causal, const Sizes& z, std::int64_t S_f) {
+// Extra columns always attend. Built with ops where the masks live, as 0/1 in `like`'s dtype; undefined
+// when nothing is blocked this way.
+Tensor keep_mask(const UserMasks& m, bool causal, const Sizes& z, std::int64_t S_f, const Tensor& like) {
   const Tensor am = is_boolean(m.attention) ? m.attention : Tensor();
   const Tensor kpm = is_boolean(m.key_padding) ? m.key_padding : Tensor();
   if (!am.defined() && !kpm.defined() && !causal) return {};
   const std::int64_t Bm = (kpm.defined() || (am.defined() && am.shape()[0] > 1)) ? z.B : 1;
   const std::int64_t Nm = am.defined() ? am.shape()[1] : 1;
-  Tensor keep = Tensor::empty({Bm, Nm, z.L, S_f}, DType::int64);
-  std::int64_t* out = keep.host_data<std::int64_t>();
-  const std::int64_t* a = am.defined() ? am.host_data<std::int64_t>() : nullptr;
-  const std::int64_t* p = kpm.defined() ? kpm.host_data<std::int64_t>() : nullptr;
-  const std::int64_t a_batch = am.defined() && am.shape()[0] > 1 ? 1 : 0;
-  for (std::int64_t b = 0; b < Bm; ++b)
-    for (std::int64_t n = 0; n < Nm; ++n)
-      for (std::int64_t t = 0; t < z.L; ++t, out += S_f) {
-        const std::int64_t* arow = a ? a + ((b * a_batch * Nm + n) * z.L + t) * z.S : nullptr;
-        const std::int64_t* prow = p ? p + b * z.S : nullptr;
-        for (std::int64_t s = 0; s < S_f; ++s) {
-          const bool user = s < z.S;
-          const bool blocked = user && ((arow && arow[s] != 0) || (prow && prow[s] != 0) || (causal && s > t));
-          out[s] = blocked ? 0 : 1;
-        }
-      }
-  return keep;
+  const Tensor one = ones({}, like.dtype(), like.device()), zero = zeros({}, like.dtype(), like.device());
+  Tensor keep = ones({Bm, Nm, z.L, z.S}, like.dtype(), like.device());
+  if (am.defined()) keep = mul(keep, where(am, zero, one));
+  if (kpm.defined()) keep = mul(keep, where(kpm, zero, one));
+  if (causal) {  // s > t blocked among the user columns: a constant pattern, made on the host
+    std::vector<double> lower(static_cast<std::size_t>(z.L * z.S));
+    for (std::int64_t t = 0; t < z.L; ++t)
+      for (std::int64_t s = 0; s < z.S; ++s) lower[static_cast<std::size_t>(t * z.S + s)] = s <= t ? 1.0 : 0.0;
+    keep = mul(keep, from_vector(lower, {z.L, z.S}, like.dtype(), like.device()));
+  }
+  if (S_f == z.S) return keep;
+  return concat({keep, ones({Bm, Nm, z.L, S_f - z.S}, like.dtype(), like.device())}, -1);
 }
 
 // The core's additive bias from the float masks (summed, as PyTorch merges them), with zero columns for
@@ -269,7 +265,7 @@ MultiHeadAttentionResult multi_head_attention(const Tensor& query, const Tensor&
   AttentionOptions core;
   core.scale = o.scale ? *o.scale : 1.0 / std::sqrt(static_cast<double>(z.hd));
   core.causal = o.is_causal && S_f == z.S;
-  core.mask = keep_mask(masks, o.is_causal && !core.causal, z, S_f);
+  core.mask = keep_mask(masks, o.is_causal && !core.causal, z, S_f, q);
   core.bias = additive_bias(masks, q.dtype(), S_f, z.S);
   core.dropout = o.dropout;
   core.training = o.training;

@@ -17,22 +17,13 @@ Module::Module(std::string type_name, DType dtype) : type_name_(std::move(type_n
 
 namespace {
 
-// Points every handle of `t` at `converted`'s data: the TensorImpl is shared by all handles, so replacing
-// its storage moves the tensor for everyone who holds it.
-void adopt(const Tensor& t, const Tensor& converted) {
-  TensorImpl& impl = t.impl();
-  impl.storage = converted.impl().storage;
-  impl.offset = converted.impl().offset;
-  impl.dtype = converted.dtype();
-}
-
-// Applies `convert` to every tensor of the tree's state and to each gradient, in place.
+// Applies `convert` (Tensor::to_ with a target) to every tensor of the tree's state and to its gradient.
 template <class Convert>
 void convert_state(const Module& m, Convert&& convert) {
   for (const auto& [name, t] : m.state()) {
-    if (Tensor converted = convert(t); converted.defined()) adopt(t, converted);
-    if (Tensor g = t.grad(); g.defined())
-      if (Tensor converted = convert(g); converted.defined()) adopt(g, converted);
+    Tensor handle = t;
+    convert(handle);
+    if (Tensor g = t.grad(); g.defined()) convert(g);
   }
 }
 
@@ -40,7 +31,7 @@ void convert_state(const Module& m, Convert&& convert) {
 
 Module& Module::to(Device device) {
   backend(device);  // a DeviceError (no plugin, no such device) before anything moves
-  convert_state(*this, [&](const Tensor& t) { return t.device() == device ? Tensor() : t.to(device); });
+  convert_state(*this, [&](Tensor& t) { t.to_(device); });
   visit([&](Module& m) { m.device_ = device; });
   return *this;
 }
@@ -48,8 +39,8 @@ Module& Module::to(Device device) {
 Module& Module::to(DType dtype) {
   if (!is_floating(dtype))
     throw TypeError(fmt::format("{}.to: modules hold float32 or float64 weights, got {}", type_name_, dtype_name(dtype)));
-  convert_state(*this, [&](const Tensor& t) {
-    return !is_floating(t.dtype()) || t.dtype() == dtype ? Tensor() : t.to(dtype);
+  convert_state(*this, [&](Tensor& t) {
+    if (is_floating(t.dtype())) t.to_(dtype);
   });
   visit([&](Module& m) { m.dtype_ = dtype; });
   return *this;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "ops/checks.hpp"
+#include "ops/composed.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/backend/attention.hpp"
 #include "xgrad/backend/elementwise.hpp"
@@ -58,11 +59,6 @@ ScoreOperand score_operand(const char* arg, const Tensor& t, const Shape& scores
   return {t.raw_data(), t.dtype(), {st[0], st[1], st[2], st[3]}};
 }
 
-const AttentionKernels& fused_attention(Backend& be) {
-  if (const AttentionKernels* k = be.attention()) return *k;
-  throw DeviceError(fmt::format("{}: the {} backend has no fused attention kernels", kOp, be.name()));
-}
-
 }  // namespace
 
 AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o) {
@@ -85,12 +81,7 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
 
   Backend& be = q.backend();
   const DType dt = q.dtype();
-  Tensor out = Tensor::empty({d.B, d.T, d.N, d.Dv}, dt, q.device());
-  const Tensor& b = o.bias;
-  const bool recording = needs_recording({&q, &k, &v, &b});
-  // P, before dropout; only materialised when returned or needed backward (else it lives in kernel scratch)
-  Tensor weights = o.return_scores || recording ? Tensor::empty(scores_shape, dt, q.device()) : Tensor();
-  Tensor drop;                                                     // D / (1 - r), drawn once, reused backward
+  Tensor drop;  // D / (1 - r), drawn once, reused backward
   if (dropping) {
     drop = Tensor::empty(scores_shape, dt, q.device());
     if (o.dropout < 1.0)
@@ -98,12 +89,22 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
                                o.generator->reserve(dropout_blocks(drop.numel())));
     else drop.fill_(0.0);  // rate 1 drops everything
   }
-  const bool empty = out.numel() == 0 || d.T * d.S == 0;
+  const bool empty = d.B * d.T * d.N * d.Dv == 0 || d.T * d.S == 0;
+  if (!empty && !be.attention()) {  // no fused core on this device: the same math from primitives
+    AttentionOptions composed = o;
+    composed.scores_after_dropout = o.scores_after_dropout && dropping;
+    return detail::composed_attention(q, k, v, composed, drop);
+  }
+  Tensor out = Tensor::empty({d.B, d.T, d.N, d.Dv}, dt, q.device());
+  const Tensor& b = o.bias;
+  const bool recording = needs_recording({&q, &k, &v, &b});
+  // P, before dropout; only materialised when returned or needed backward (else it lives in kernel scratch)
+  Tensor weights = o.return_scores || recording ? Tensor::empty(scores_shape, dt, q.device()) : Tensor();
   if (empty) {  // no positions on some axis: nothing to attend, the output is zeros
     out.fill_(0.0);
     if (weights.defined()) weights.fill_(0.0);
   } else {
-    fused_attention(be).forward(dt, d, q.raw_data(), k.raw_data(), v.raw_data(), o.scale, bias, mask, o.causal,
+    be.attention()->forward(dt, d, q.raw_data(), k.raw_data(), v.raw_data(), o.scale, bias, mask, o.causal,
                            dropping ? drop.raw_data() : nullptr, weights.defined() ? weights.raw_data() : nullptr,
                            out.raw_data());
   }
@@ -136,7 +137,7 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
     void* dv = of_scores ? nullptr : buffer(2);
     Tensor dlogits = ctx.needs_grad(3) ? Tensor::empty(scores_shape, dt, g.device()) : Tensor();
     auto ptr = [](const Tensor& t) -> const void* { return t.defined() ? t.raw_data() : nullptr; };
-    fused_attention(g.backend()).backward(dt, d, ptr(sq), ptr(sk), ptr(sv), sp.raw_data(), ptr(sd), scale, causal,
+    g.backend().attention()->backward(dt, d, ptr(sq), ptr(sk), ptr(sv), sp.raw_data(), ptr(sd), scale, causal,
                                      of_scores ? nullptr : g.raw_data(), of_scores ? g.raw_data() : nullptr, after,
                                      dq, dk, dv, dlogits.defined() ? dlogits.raw_data() : nullptr);
     // Z = scale·Q·Kᵀ + bias  =>  dbias = dZ summed over the axes the bias was broadcast along

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "ops/checks.hpp"
+#include "ops/composed.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/backend/nn.hpp"
 #include "xgrad/backend/random.hpp"
@@ -66,6 +67,7 @@ Tensor softmax_op(const char* op, const Tensor& a, std::int64_t axis, bool log) 
   } else {
     normalize_axis(axis, 1, op);
   }
+  if (!a.backend().nn()) return detail::composed_softmax(a, axis, log);
   Tensor out = empty_like(a);
   kernels(a).softmax_forward(a.dtype(), a.raw_data(), out.raw_data(), v, log);
   if (needs_recording({&a})) {
@@ -93,6 +95,7 @@ Tensor layer_norm(const Tensor& a, const Tensor& weight, const Tensor& bias, dou
   check_affine("layer_norm", "bias", bias, a);
   if (!(epsilon > 0.0))
     throw ValueError(fmt::format("layer_norm: epsilon must be positive, got {}", epsilon));
+  if (!a.backend().nn()) return detail::composed_layer_norm(a, weight, bias, epsilon);
   const std::int64_t cols = a.shape().back();
   const std::int64_t rows = cols ? a.numel() / cols : 0;
   Tensor out = empty_like(a);
@@ -197,6 +200,7 @@ Tensor mse(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape())
     throw ShapeError(fmt::format("mse: shapes must match exactly, got {} and {} (mse does not broadcast)",
                                  shape_str(a.shape()), shape_str(b.shape())));
+  if (!a.backend().nn()) return detail::composed_mse(a, b);
   Tensor out = Tensor::empty({}, a.dtype(), a.device());
   kernels(a).mse_forward(a.dtype(), a.raw_data(), b.raw_data(), a.numel(), out.raw_data());
   if (needs_recording({&a, &b})) {

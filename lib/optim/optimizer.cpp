@@ -56,12 +56,22 @@ void Optimizer::step() {
     if (g.device() != p.device())
       throw DeviceError(fmt::format("{}: gradient of parameter '{}' lives on {} but the parameter on {}", name_,
                                     pname, device_str(g.device()), device_str(p.device())));
+    follow_parameter(i);
     update(i, p, g, ++steps[i]);
   }
 }
 
 void Optimizer::zero_grad() {
   for (auto& [pname, p] : params_) p.zero_grad();
+}
+
+void Optimizer::follow_parameter(std::size_t i) {
+  const Tensor& p = params_[i].second;
+  for (auto& b : buffers_) {
+    Tensor& buffer = b.tensors[i];
+    if (buffer.device() != p.device()) buffer.to_(p.device());
+    if (buffer.dtype() != p.dtype()) buffer.to_(p.dtype());
+  }
 }
 
 std::vector<NamedTensor> Optimizer::state() const {

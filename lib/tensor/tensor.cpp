@@ -185,6 +185,28 @@ Tensor Tensor::to(Device target) const {
   return out;
 }
 
+namespace {
+
+// Points every handle of `t` at `converted`'s data: the TensorImpl is shared by all handles.
+void adopt(const Tensor& t, const Tensor& converted) {
+  TensorImpl& impl = t.impl();
+  impl.storage = converted.impl().storage;
+  impl.offset = converted.impl().offset;
+  impl.dtype = converted.dtype();
+}
+
+}  // namespace
+
+Tensor& Tensor::to_(Device target) {
+  if (device() != target) adopt(*this, to(target));
+  return *this;
+}
+
+Tensor& Tensor::to_(DType target) {
+  if (dtype() != target) adopt(*this, to(target));
+  return *this;
+}
+
 Tensor& Tensor::fill_(double value) {
   backend().fill(dtype(), raw_data(), numel(), value);
   return *this;

@@ -23,7 +23,8 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   /// Updates every parameter that has a gradient; parameters whose grad() is undefined are skipped
-  /// (their step count does not advance), like PyTorch.
+  /// (their step count does not advance), like PyTorch. State buffers follow their parameter: after
+  /// Module::to(device) or to(dtype), the next step moves or converts them too.
   void step();
   /// Fills every parameter's existing gradient with zeros (keeping the buffers for accumulation).
   void zero_grad();
@@ -68,6 +69,9 @@ class Optimizer {
   void require(bool ok, const char* what, const char* range, double value) const;
 
  private:
+  /// Moves or converts parameter i's buffers to its device and dtype when they differ.
+  void follow_parameter(std::size_t i);
+
   struct Buffers {
     std::string kind;
     std::vector<Tensor> tensors;
@@ -75,7 +79,7 @@ class Optimizer {
   std::string name_;
   std::vector<NamedTensor> params_;
   double lr_ = 0.0;
-  Tensor steps_;  // int64 (P,) on the CPU
+  Tensor steps_;  // int64 (P,), host-side bookkeeping: always on the CPU, whatever device the parameters use
   std::vector<Buffers> buffers_;
 };
 

@@ -126,6 +126,11 @@ class Tensor {
   Tensor to(Device device) const;
   /// Fills every element with `value` in place (no autograd record).
   Tensor& fill_(double value);
+  /// Moves the data to `device` in place: every handle to this tensor sees the moved data (its gradient,
+  /// if any, is left where it is). No autograd record.
+  Tensor& to_(Device device);
+  /// Converts the data to `dtype` in place, like to_(Device).
+  Tensor& to_(DType dtype);
 
   /// True when both handles refer to the same tensor.
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
