@@ -227,7 +227,7 @@ Tensor TransformerLM::generate(const Tensor& prompt, std::int64_t n_new, double 
       logits = forward(next_input, &cache);
     }
     const std::vector<std::int64_t> picked = pick_tokens(last_step(logits), temperature, gen);
-    next_input = index_tensor(picked, {B, 1});
+    next_input = index_tensor(picked, {B, 1}).to(seq.device());  // sampling is on the host, the model anywhere
     seq = concat({seq, next_input}, 1);
   }
   train(was_training);

@@ -189,6 +189,21 @@ TEST_CASE("conformance: checkpoints saved on one device load on the other", "[co
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("conformance: generation on the device picks the CPU's tokens", "[conformance][model]") {
+  const nn::TransformerLMOptions options{.vocab_size = 11, .context_length = 8, .d_model = 8, .num_heads = 2,
+                                         .num_layers = 1, .seed = 21};
+  nn::TransformerLM cpu(options), dev(options);
+  dev.to(target());
+  const Tensor prompt = index_tensor({1, 2, 3}, {1, 3});
+  for (bool use_cache : {true, false}) {
+    Generator a(3), b(3);
+    const Tensor want = cpu.generate(prompt, 6, 0.0, a, use_cache);  // greedy: argmax of each step's logits
+    const Tensor got = dev.generate(prompt.to(target()), 6, 0.0, b, use_cache);
+    CHECK(got.device() == target());
+    CHECK(got.to_vector() == want.to_vector());
+  }
+}
+
 TEST_CASE("conformance: a float32 model converted to float64 gradchecks on the device", "[conformance][gradcheck]") {
   nn::TransformerBlock block({.d_model = 4, .num_heads = 2, .seed = 12});
   block.to(DType::float64).to(target());
