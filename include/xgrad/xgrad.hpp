@@ -3,6 +3,8 @@
 #include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/backend/backend.hpp"
+#include "xgrad/data/dataloader.hpp"
+#include "xgrad/data/dataset.hpp"
 #include "xgrad/errors.hpp"
 #include "xgrad/functional/attention.hpp"
 #include "xgrad/io/checkpoint.hpp"
