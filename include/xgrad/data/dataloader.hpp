@@ -38,8 +38,11 @@ class DataLoader {
     using value_type = std::vector<Tensor>;     ///< one batch
     using difference_type = std::ptrdiff_t;     ///< required of an iterator; unused
 
-    Iterator(Iterator&&) noexcept;
-    Iterator& operator=(Iterator&&) noexcept;
+    /// Takes over `other`'s epoch (and its prefetch thread); `other` is left at the end.
+    Iterator(Iterator&& other) noexcept;
+    /// Ends this iterator's epoch (stopping its thread) and takes over `other`'s.
+    Iterator& operator=(Iterator&& other) noexcept;
+    /// Stops and joins the prefetch thread, if any.
     ~Iterator();
 
     /// The current batch.
