@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "ops/checks.hpp"
-#include "xgrad/backend/elementwise.hpp"
+#include "ops/elementwise_apply.hpp"
 #include "xgrad/tensor/creation.hpp"
 
 namespace xgrad {
@@ -17,11 +17,7 @@ Tensor compare(const char* op, BinaryOp kind, const Tensor& a, const Tensor& b) 
   require_defined(a, op, "a");
   require_defined(b, op, "b");
   detail::check_same_dtype_and_device(op, a, b);
-  const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
-  a.backend().elementwise().binary(kind, a.dtype(), a.raw_data(), a.shape(), b.raw_data(), b.shape(),
-                                   out.raw_data(), shape);
-  return out;
+  return detail::apply_binary(op, kind, a, b);
 }
 
 // Whether s lies in int64's range [-2^63, 2^63) (false for NaN).

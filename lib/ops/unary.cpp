@@ -6,7 +6,7 @@
 //   gelu: g*(Phi(x) + x*phi(x))                 gelu_tanh: g*((1+t)/2 + x/2*(1-t^2)*k*(1+3c*x^2))
 //   clamp_min: g*[x>=min]                       clamp_max: g*[x<=max]
 // The backward saves y (the output) where the derivative is cheaper from it, x otherwise.
-#include "ops/unary_apply.hpp"
+#include "ops/elementwise_apply.hpp"
 
 #include <fmt/format.h>
 
