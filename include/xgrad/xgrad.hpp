@@ -9,6 +9,7 @@
 #include "xgrad/functional/attention.hpp"
 #include "xgrad/io/checkpoint.hpp"
 #include "xgrad/io/safetensors.hpp"
+#include "xgrad/io/torch.hpp"
 #include "xgrad/nn/attention.hpp"
 #include "xgrad/nn/flux_attention.hpp"
 #include "xgrad/nn/losses.hpp"

@@ -3,8 +3,8 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 
 #include "xgrad/autograd/tape.hpp"
@@ -32,7 +32,7 @@ class TorchState {
     auto it = tensors_.find(key);
     if (it == tensors_.end())
       throw ValueError(fmt::format("from_torch: the PyTorch state has no '{}' for {}", key, what));
-    used_.push_back(key);
+    used_.insert(key);
     return it->second;
   }
   bool has(const std::string& key) const { return tensors_.count(key) > 0; }
@@ -41,7 +41,7 @@ class TorchState {
   void check_all_used() const {
     std::vector<std::string> left;
     for (const auto& [name, t] : tensors_)
-      if (std::find(used_.begin(), used_.end(), name) == used_.end()) left.push_back(name);
+      if (!used_.count(name)) left.push_back(name);
     if (!left.empty())
       throw ValueError(fmt::format("from_torch: the model has no place for the PyTorch keys {}; its modules must "
                                    "mirror the PyTorch ones (rename the keys first if their paths differ)",
@@ -50,7 +50,7 @@ class TorchState {
 
  private:
   std::map<std::string, Tensor> tensors_;
-  std::vector<std::string> used_;
+  std::set<std::string> used_;
 };
 
 // torch.nn.MultiheadAttention -> MultiHeadAttention: the packed (3E, E) in-projection (or the separate
