@@ -8,12 +8,12 @@
 using namespace xgrad;
 
 // Three interleaved spiral arms, one class each, with a little noise.
-struct Dataset {
+struct Spiral {
   Tensor points;  // (n, 2) float32
   Tensor labels;  // (n,) int64
 };
 
-Dataset make_spiral(std::int64_t per_class, Generator& gen) {
+Spiral make_spiral(std::int64_t per_class, Generator& gen) {
   std::vector<double> xy;
   std::vector<std::int64_t> labels;
   for (std::int64_t c = 0; c < 3; ++c) {
@@ -29,23 +29,12 @@ Dataset make_spiral(std::int64_t per_class, Generator& gen) {
   return {from_vector(xy, {n, 2}), index_tensor(labels, {n})};
 }
 
-// Fraction of rows whose largest logit is the label.
-double accuracy(const Tensor& logits, const Tensor& labels) {
-  const auto scores = logits.to_vector();
-  const std::int64_t n = logits.size(0), classes = logits.size(1);
-  std::int64_t correct = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    std::int64_t best = 0;
-    for (std::int64_t c = 1; c < classes; ++c)
-      if (scores[i * classes + c] > scores[i * classes + best]) best = c;
-    correct += best == static_cast<std::int64_t>(labels.at({i}));
-  }
-  return static_cast<double>(correct) / static_cast<double>(n);
-}
-
 int main() {
   Generator gen(7);
-  Dataset train = make_spiral(200, gen), valid = make_spiral(100, gen);
+  Spiral train = make_spiral(200, gen), valid = make_spiral(100, gen);
+  // Mini-batches of 60 points, reshuffled every epoch; the order depends only on the seed and the epoch.
+  data::DataLoader batches(data::TensorDataset({train.points, train.labels}),
+                           {.batch_size = 60, .shuffle = true, .seed = 7});
 
   // 1. The model: layers are plain objects; Sequential names them "0", "1", "2".
   nn::Sequential model;
@@ -56,25 +45,30 @@ int main() {
   fmt::print("{}", model);
 
   // 2. The optimizer gets the parameters by name, so its state can be checkpointed.
-  const int steps = 600;
+  const int epochs = 60;
   optim::AdamW optimizer(model.named_trainable_parameters(), {.lr = 0.02, .weight_decay = 1e-4});
-  optim::LRScheduler schedule(optimizer, optim::warmup_cosine_lr(0.02, 30, steps, 1e-4));
+  optim::LRScheduler schedule(optimizer, optim::warmup_cosine_lr(0.02, 30, epochs * batches.size(), 1e-4));
 
-  // 3. The loop: forward, loss, backward, clip, step.
-  for (int step = 0; step <= steps; ++step) {
+  // 3. The loop: one pass over the shuffled batches per epoch; forward, loss, backward, clip, step.
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
     model.train();
-    optimizer.zero_grad();
-    Tensor loss = nn::cross_entropy(model(train.points), train.labels);
-    loss.backward();
-    optim::clip_grad_norm(model.parameters(), 1.0);
-    optimizer.step();
-    schedule.step();
-    if (step % 100 == 0) {
+    nn::RunningMean train_loss;
+    for (const auto& batch : batches) {  // batch[0]: points (60, 2), batch[1]: labels (60,)
+      optimizer.zero_grad();
+      Tensor loss = nn::cross_entropy(model(batch[0]), batch[1]);
+      loss.backward();
+      optim::clip_grad_norm(model.parameters(), 1.0);
+      optimizer.step();
+      schedule.step();
+      train_loss.update(loss, static_cast<double>(batch[0].size(0)));
+    }
+    if (epoch % 10 == 0) {
       NoGradGuard no_grad;  // evaluation records nothing on the tape
       model.eval();
       Tensor logits = model(valid.points);
-      fmt::print("step {:4d}  train loss {:.4f}  valid loss {:.4f}  valid accuracy {:.3f}\n", step, loss.item(),
-                 nn::cross_entropy(logits, valid.labels).item(), accuracy(logits, valid.labels));
+      fmt::print("epoch {:2d}  train loss {:.4f}  valid loss {:.4f}  valid accuracy {:.3f}\n", epoch,
+                 train_loss.mean(), nn::cross_entropy(logits, valid.labels).item(),
+                 nn::accuracy(logits, valid.labels));
     }
   }
 
@@ -86,7 +80,7 @@ int main() {
   restored(train.points);
   io::load(restored, "spiral_mlp.safetensors");
   NoGradGuard no_grad;
-  const double final_accuracy = accuracy(restored(valid.points), valid.labels);
+  const double final_accuracy = nn::accuracy(restored(valid.points), valid.labels);
   fmt::print("restored model: valid accuracy {:.3f}\n", final_accuracy);
   return final_accuracy > 0.9 ? 0 : 1;
 }

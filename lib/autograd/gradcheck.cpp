@@ -95,15 +95,6 @@ double directional_difference(const std::vector<double>& v, const std::vector<do
   return sum;
 }
 
-std::vector<std::int64_t> unravel(std::int64_t flat, const Shape& shape) {
-  std::vector<std::int64_t> index(shape.size());
-  for (std::size_t a = shape.size(); a-- > 0;) {
-    index[a] = flat % shape[a];
-    flat /= shape[a];
-  }
-  return index;
-}
-
 // Each input's gradient after one backward pass, as host values (zeros where none arrived).
 std::vector<std::vector<double>> analytic_grads(const std::vector<Tensor>& inputs) {
   std::vector<std::vector<double>> grads(inputs.size());
@@ -178,7 +169,7 @@ std::string check_accumulation(const std::vector<Tensor>& args, const std::vecto
       if (!(std::abs(twice[i][j] - want) <= o.atol + o.rtol * std::abs(want)))
         return fmt::format("accumulation FAILED: input {} at index ({}) holds {:.10g} after two backward passes, "
                            "expected twice {:.10g}",
-                           i, fmt::join(unravel(static_cast<std::int64_t>(j), args[i].shape()), ", "), twice[i][j],
+                           i, fmt::join(unravel_index(static_cast<std::int64_t>(j), args[i].shape()), ", "), twice[i][j],
                            once[i][j]);
     }
   return {};
@@ -213,7 +204,7 @@ void compare(GradcheckReport& r, double& worst_score, std::size_t input, std::in
   if (score <= worst_score) return;
   worst_score = score;
   r.worst_input = static_cast<std::int64_t>(input);
-  r.worst_index = unravel(flat, shape);
+  r.worst_index = unravel_index(flat, shape);
   r.analytic = analytic;
   r.numeric = numeric;
   r.abs_error = abs_error;

@@ -4,7 +4,7 @@
 #include "xgrad/ops/elementwise.hpp"
 
 #include "ops/checks.hpp"
-#include "ops/unary_apply.hpp"
+#include "ops/elementwise_apply.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/backend/elementwise.hpp"
 #include "xgrad/ops/reduction.hpp"
@@ -12,15 +12,19 @@
 
 namespace xgrad {
 
-namespace {
-
-Tensor binary_forward(const char* op, BinaryOp kind, const Tensor& a, const Tensor& b) {
-  detail::check_pair(op, a, b);
+Tensor detail::apply_binary(const char* op, BinaryOp kind, const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   a.backend().elementwise().binary(kind, a.dtype(), a.raw_data(), a.shape(), b.raw_data(), b.shape(),
                                    out.raw_data(), shape);
   return out;
+}
+
+namespace {
+
+Tensor binary_forward(const char* op, BinaryOp kind, const Tensor& a, const Tensor& b) {
+  detail::check_pair(op, a, b);
+  return detail::apply_binary(op, kind, a, b);
 }
 
 }  // namespace

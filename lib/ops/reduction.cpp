@@ -1,6 +1,8 @@
-// Reductions: sum, mean, max over axes, and sum_to (the adjoint of broadcasting). The backward of a
-// sum spreads the output gradient back over the reduced axes (a broadcast kernel with a scale, so
-// mean costs no extra pass); max routes it to the first maximal element of each reduced block.
+// Reductions: sum, mean, max, min over axes, sum_to (the adjoint of broadcasting), and the reductions
+// that return positions (argmax, max/min with indices, topk). The backward of a sum spreads the output
+// gradient back over the reduced axes (a broadcast kernel with a scale, so mean costs no extra pass);
+// max routes it to the first maximal element of each reduced block; the position-returning ones add it
+// at the positions they return, as a gather would.
 #include "xgrad/ops/reduction.hpp"
 
 #include <fmt/format.h>
@@ -8,10 +10,13 @@
 #include <algorithm>
 #include <limits>
 
+#include "ops/along_axis.hpp"
 #include "ops/checks.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/backend/elementwise.hpp"
 #include "xgrad/backend/reduction.hpp"
+#include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/shape.hpp"
 #include "xgrad/tensor/creation.hpp"
 
 namespace xgrad {
@@ -59,6 +64,45 @@ Tensor scaled_sum(const char* op, const Tensor& a, const std::vector<std::int64_
   return out;
 }
 
+// The normalised `axes` of a max or min over them; throws unless `a` is floating and every such axis non-empty.
+std::vector<std::int64_t> extreme_axes(const char* op, const Tensor& a, const std::vector<std::int64_t>& axes) {
+  detail::check_floating(op, "a", a);
+  const auto ax = normalize_axes(axes, a.dim(), op);
+  for (auto d : ax)
+    if (a.shape()[static_cast<std::size_t>(d)] == 0)
+      throw ValueError(fmt::format("{}: cannot reduce over axis {} of extent 0 in shape {}", op, d,
+                                   shape_str(a.shape())));
+  return ax;
+}
+
+// The first maximum (or minimum) along `axis` and its position, in the layout of keepdims; the values are
+// recorded as a gather of a at the positions. Values are skipped (undefined) unless `values`.
+ValuesIndices extreme_along(const char* op, const Tensor& a, std::int64_t axis, bool keepdims, bool largest,
+                            bool values = true) {
+  require_defined(a, op, "a");
+  const std::int64_t ax = normalize_axis(axis, a.dim(), op);
+  if (a.size(ax) == 0)
+    throw ValueError(fmt::format("{}: cannot reduce over axis {} of extent 0 in shape {}", op, ax,
+                                 shape_str(a.shape())));
+  const detail::AxisExtents e = detail::extents_around(a.shape(), ax);
+  const Shape shape = result_shape(a.shape(), {ax}, keepdims);
+  ValuesIndices r{values ? Tensor::empty(shape, a.dtype(), a.device()) : Tensor(),
+                  Tensor::empty(shape, DType::int64, a.device())};
+  a.backend().reduction().extreme_along_axis(a.dtype(), a.raw_data(), e.outer, e.extent, e.inner, largest,
+                                             values ? r.values.raw_data() : nullptr, r.indices.data<std::int64_t>());
+  if (values) detail::record_gather(op, a, r.values, r.indices, keepdims_shape(a.shape(), {ax}), ax);
+  return r;
+}
+
+// argmax/argmin: along `axis`, or over the flattened tensor without one.
+Tensor arg_extreme(const char* op, const Tensor& a, std::optional<std::int64_t> axis, bool keepdims, bool largest) {
+  if (axis) return extreme_along(op, a, *axis, keepdims, largest, false).indices;
+  require_defined(a, op, "a");
+  const Tensor flat = reshape(a.detach(), {a.numel()});
+  const Tensor index = extreme_along(op, flat, 0, false, largest, false).indices;
+  return keepdims ? reshape(index, Shape(a.shape().size(), 1)) : index;
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& a, const std::vector<std::int64_t>& axes, bool keepdims) {
@@ -70,12 +114,7 @@ Tensor mean(const Tensor& a, const std::vector<std::int64_t>& axes, bool keepdim
 }
 
 Tensor max(const Tensor& a, const std::vector<std::int64_t>& axes, bool keepdims) {
-  detail::check_floating("max", "a", a);
-  const auto ax = normalize_axes(axes, a.dim(), "max");
-  for (auto d : ax)
-    if (a.shape()[static_cast<std::size_t>(d)] == 0)
-      throw ValueError(fmt::format("max: cannot reduce over axis {} of extent 0 in shape {}", d,
-                                   shape_str(a.shape())));
+  const auto ax = extreme_axes("max", a, axes);
   const Shape shape = result_shape(a.shape(), ax, keepdims);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   Tensor argmax = Tensor::empty(shape, DType::int64, a.device());
@@ -90,6 +129,44 @@ Tensor max(const Tensor& a, const std::vector<std::int64_t>& axes, bool keepdims
                                           grad_in.raw_data());
     });
   return out;
+}
+
+Tensor min(const Tensor& a, const std::vector<std::int64_t>& axes, bool keepdims) {
+  extreme_axes("min", a, axes);
+  // min(a) = -max(-a): the same first-element rule and NaN propagation, and the tape differentiates it.
+  return neg(max(neg(a), axes, keepdims));
+}
+
+ValuesIndices max_with_indices(const Tensor& a, std::int64_t axis, bool keepdims) {
+  return extreme_along("max_with_indices", a, axis, keepdims, true);
+}
+
+ValuesIndices min_with_indices(const Tensor& a, std::int64_t axis, bool keepdims) {
+  return extreme_along("min_with_indices", a, axis, keepdims, false);
+}
+
+Tensor argmax(const Tensor& a, std::optional<std::int64_t> axis, bool keepdims) {
+  return arg_extreme("argmax", a, axis, keepdims, true);
+}
+
+Tensor argmin(const Tensor& a, std::optional<std::int64_t> axis, bool keepdims) {
+  return arg_extreme("argmin", a, axis, keepdims, false);
+}
+
+ValuesIndices topk(const Tensor& a, std::int64_t k, std::int64_t axis, bool largest, bool sorted) {
+  require_defined(a, "topk", "a");
+  const std::int64_t ax = normalize_axis(axis, a.dim(), "topk");
+  if (k < 0 || k > a.size(ax))
+    throw ValueError(fmt::format("topk: k = {} is outside [0, {}], the extent of axis {} of a {}", k, a.size(ax),
+                                 ax, shape_str(a.shape())));
+  const detail::AxisExtents e = detail::extents_around(a.shape(), ax);
+  Shape shape = a.shape();
+  shape[static_cast<std::size_t>(ax)] = k;
+  ValuesIndices r{Tensor::empty(shape, a.dtype(), a.device()), Tensor::empty(shape, DType::int64, a.device())};
+  a.backend().reduction().topk(a.dtype(), a.raw_data(), e.outer, e.extent, e.inner, k, largest, sorted,
+                               r.values.raw_data(), r.indices.data<std::int64_t>());
+  detail::record_gather("topk", a, r.values, r.indices, shape, ax);
+  return r;
 }
 
 Tensor sum_to(const Tensor& a, const Shape& shape) {

@@ -4,8 +4,14 @@
 //   neg: -g              exp: g*y               log: g/x            sqrt: g/(2y)
 //   abs: g*sign(x)       tanh: g*(1-y^2)        sigmoid: g*y*(1-y)  relu: g*[y>0]
 //   gelu: g*(Phi(x) + x*phi(x))                 gelu_tanh: g*((1+t)/2 + x/2*(1-t^2)*k*(1+3c*x^2))
+//   clamp_min: g*[x>=min]                       clamp_max: g*[x<=max]
 // The backward saves y (the output) where the derivative is cheaper from it, x otherwise.
-#include "ops/unary_apply.hpp"
+#include "ops/elementwise_apply.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <utility>
 
 #include "ops/checks.hpp"
 #include "xgrad/autograd/tape.hpp"
@@ -54,6 +60,15 @@ Tensor relu(const Tensor& a) { return detail::apply_unary("relu", UnaryOp::relu,
 Tensor gelu(const Tensor& a, bool approximate_tanh) {
   return approximate_tanh ? detail::apply_unary("gelu", UnaryOp::gelu_tanh, a)
                           : detail::apply_unary("gelu", UnaryOp::gelu, a);
+}
+
+Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max) {
+  if (!min && !max) throw ValueError("clamp: give min, max or both; both are absent");
+  for (const auto& [name, bound] : {std::pair{"min", min}, std::pair{"max", max}})
+    if (bound && std::isnan(*bound)) throw ValueError(fmt::format("clamp: argument '{}' is NaN", name));
+  // Two passes when both bounds are given: [x >= min] * [max(x, min) <= max] is exactly [min <= x <= max].
+  Tensor out = min ? detail::apply_unary("clamp", UnaryOp::clamp_min, a, *min) : a;
+  return max ? detail::apply_unary("clamp", UnaryOp::clamp_max, out, *max) : out;
 }
 
 }  // namespace xgrad

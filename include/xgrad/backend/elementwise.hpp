@@ -8,8 +8,12 @@
 
 namespace xgrad {
 
-/// Binary arithmetic a (op) b.
-enum class BinaryOp : std::uint8_t { add, sub, mul, div, pow };
+/// Binary arithmetic a (op) b, and comparisons giving 1 where a (op) b holds and 0 elsewhere, in the
+/// operands' dtype (NaN compares unequal to everything, itself included).
+enum class BinaryOp : std::uint8_t { add, sub, mul, div, pow, eq, ne, lt, le, gt, ge };
+
+/// True for the comparisons (eq ... ge): defined for every dtype, int64 included; arithmetic is floating only.
+constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
 
 /// One-input maps; the *_scalar forms take their scalar as the kernel's `param`.
 enum class UnaryOp : std::uint8_t {
@@ -19,6 +23,8 @@ enum class UnaryOp : std::uint8_t {
   rsub_scalar,  ///< param - x
   rdiv_scalar,  ///< param / x
   pow_scalar,   ///< x ** param
+  clamp_min,    ///< max(x, param), NaN kept; gradient 1 where x >= param
+  clamp_max,    ///< min(x, param), NaN kept; gradient 1 where x <= param
 };
 
 /// True when the backward of `op` is computed from the op's output (exp, sqrt, tanh, sigmoid, relu);
@@ -33,7 +39,7 @@ class ElementwiseKernels {
  public:
   virtual ~ElementwiseKernels() = default;
 
-  /// out = a (op) b, where a_shape and b_shape broadcast to out_shape.
+  /// out = a (op) b, where a_shape and b_shape broadcast to out_shape; comparisons accept int64.
   virtual void binary(BinaryOp op, DType dtype, const void* a, const Shape& a_shape, const void* b,
                       const Shape& b_shape, void* out, const Shape& out_shape) const = 0;
   /// out[i] = op(in[i]) for n elements (param feeds the *_scalar forms).

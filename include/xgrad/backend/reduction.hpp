@@ -24,6 +24,18 @@ class ReductionKernels {
   /// grad_in[index[i]] += grad[i] for i < n (the backward of max).
   virtual void scatter_add(DType dtype, const void* grad, const std::int64_t* index, std::int64_t n,
                            void* grad_in) const = 0;
+
+  /// For each fiber of `in` seen as (outer, extent, inner) along its middle axis (extent >= 1): the position
+  /// along the axis of the first maximum (`largest`) or minimum, into `indices` (outer, inner), and its value
+  /// into `values` (outer, inner) unless null. NaN counts as the extreme either way, like torch. Any dtype.
+  virtual void extreme_along_axis(DType dtype, const void* in, std::int64_t outer, std::int64_t extent,
+                                  std::int64_t inner, bool largest, void* values, std::int64_t* indices) const = 0;
+  /// For each fiber of `in` seen as (outer, extent, inner): its k largest (or smallest) elements and their
+  /// positions along the axis, into `values` and `indices` (outer, k, inner), 0 <= k <= extent. NaN ranks
+  /// above every number (torch). When `sorted` they come largest first (smallest first unless `largest`), ties
+  /// in position order; otherwise in position order. Any dtype.
+  virtual void topk(DType dtype, const void* in, std::int64_t outer, std::int64_t extent, std::int64_t inner,
+                    std::int64_t k, bool largest, bool sorted, void* values, std::int64_t* indices) const = 0;
 };
 
 }  // namespace xgrad

@@ -15,7 +15,12 @@ namespace xgrad::nn {
 
 /// The six sizes of a Flux attention layer: input widths of q, k, v; projected q/k and v widths; output width.
 struct FluxAttentionDims {
-  std::int64_t q_in, k_in, v_in, qk, v, out;
+  std::int64_t q_in;  ///< input width of the queries
+  std::int64_t k_in;  ///< input width of the keys
+  std::int64_t v_in;  ///< input width of the values
+  std::int64_t qk;    ///< projected query/key width (all heads together)
+  std::int64_t v;     ///< projected value width (all heads together)
+  std::int64_t out;   ///< output width
   /// Flux `d`: every size equals d.
   static FluxAttentionDims same(std::int64_t d) { return {d, d, d, d, d, d}; }
   /// Flux `in => qkv => out`.

@@ -7,6 +7,7 @@
 #include "xgrad/nn/embedding.hpp"
 #include "xgrad/nn/initializers.hpp"
 #include "xgrad/nn/layer_norm.hpp"
+#include "xgrad/nn/metrics.hpp"
 #include "xgrad/nn/module.hpp"
 #include "xgrad/nn/positional.hpp"
 #include "xgrad/nn/regularizers.hpp"

@@ -2,6 +2,8 @@
 // Elementwise ops: arithmetic with NumPy broadcasting, math functions, activations, selection.
 // Every op records itself on the tape when an input requires grad. Operands must be float32 or
 // float64 and of one dtype (else TypeError); shapes that do not broadcast are a ShapeError.
+#include <optional>
+
 #include "xgrad/tensor/tensor.hpp"
 
 namespace xgrad {
@@ -47,6 +49,11 @@ Tensor relu(const Tensor& a);
 /// Gaussian error linear unit: exact x*Phi(x) or, with `approximate_tanh`,
 /// 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))) (torch's approximate='tanh').
 Tensor gelu(const Tensor& a, bool approximate_tanh = false);
+
+/// a limited to [min, max] elementwise; either bound may be absent ({}), not both (ValueError), and a NaN
+/// bound is a ValueError. NaN elements stay NaN. The gradient is 1 where min <= a <= max, the bounds
+/// included (like torch), and 0 outside and at NaN; when min > max every element becomes max, like torch.
+Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max);
 
 /// Elementwise choice: condition != 0 ? a : b, all three broadcast together; condition may be of any
 /// dtype (int64 or floating) and gets no gradient.

@@ -16,6 +16,9 @@ std::int64_t numel(const Shape& shape);
 /// Row-major (C-order) strides of `shape`, in elements.
 std::vector<std::int64_t> contiguous_strides(const Shape& shape);
 
+/// The multi-index of row-major flat position `flat` in `shape`, e.g. 5 in (2, 3) is (1, 2).
+std::vector<std::int64_t> unravel_index(std::int64_t flat, const Shape& shape);
+
 /// Python-tuple spelling of a shape: "(2, 3)", "(4,)", "()".
 std::string shape_str(const Shape& shape);
 

@@ -171,6 +171,9 @@ void unary_impl(UnaryOp op, const T* in, T* out, std::int64_t n, double param) {
         for (std::int64_t i = 0; i < n; ++i) out[i] = integer_power(in[i], static_cast<std::int64_t>(param));
       else xt::noalias(o) = xt::pow(x, p);
       return;
+    // `x < p ? p : x` rather than std::max: a NaN x fails the test and is kept, as in torch.
+    case UnaryOp::clamp_min: for (std::int64_t i = 0; i < n; ++i) out[i] = in[i] < p ? p : in[i]; return;
+    case UnaryOp::clamp_max: for (std::int64_t i = 0; i < n; ++i) out[i] = in[i] > p ? p : in[i]; return;
   }
 }
 
@@ -244,6 +247,10 @@ void unary_backward_impl(UnaryOp op, const T* grad, const T* saved, T* gin, std:
           gin[i] = grad[i] * p * integer_power(saved[i], static_cast<std::int64_t>(param) - 1);
       else xt::noalias(o) = g * p * xt::pow(s, p - T(1));
       return;
+    // y = max(x, p) => dx = g where x >= p (the bound itself passes the gradient, like torch; NaN gets 0)
+    case UnaryOp::clamp_min: for (std::int64_t i = 0; i < n; ++i) gin[i] = saved[i] >= p ? grad[i] : T(0); return;
+    // y = min(x, p) => dx = g where x <= p
+    case UnaryOp::clamp_max: for (std::int64_t i = 0; i < n; ++i) gin[i] = saved[i] <= p ? grad[i] : T(0); return;
   }
 }
 
@@ -251,6 +258,23 @@ class CpuElementwiseKernels final : public ElementwiseKernels {
  public:
   void binary(BinaryOp op, DType dtype, const void* a, const Shape& as, const void* b, const Shape& bs, void* out,
               const Shape& os) const override {
+    if (is_comparison(op)) {
+      dispatch_any(dtype, [&](auto tag) {
+        using T = decltype(tag);
+        auto run = [&](auto f) {
+          binary_loop<T>(f, static_cast<const T*>(a), as, static_cast<const T*>(b), bs, static_cast<T*>(out), os);
+        };
+        switch (op) {
+          case BinaryOp::eq: return run([](T x, T y) { return T(x == y); });
+          case BinaryOp::ne: return run([](T x, T y) { return T(x != y); });
+          case BinaryOp::lt: return run([](T x, T y) { return T(x < y); });
+          case BinaryOp::le: return run([](T x, T y) { return T(x <= y); });
+          case BinaryOp::gt: return run([](T x, T y) { return T(x > y); });
+          default: return run([](T x, T y) { return T(x >= y); });
+        }
+      });
+      return;
+    }
     dispatch_floating(dtype, "elementwise.binary", [&](auto tag) {
       using T = decltype(tag);
       auto run = [&](auto f) {
@@ -262,6 +286,7 @@ class CpuElementwiseKernels final : public ElementwiseKernels {
         case BinaryOp::mul: return run([](T x, T y) { return x * y; });
         case BinaryOp::div: return run([](T x, T y) { return x / y; });
         case BinaryOp::pow: return run([](T x, T y) { return std::pow(x, y); });
+        default: return;  // the comparisons, handled above
       }
     });
   }

@@ -8,9 +8,11 @@
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
+#include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/elementwise_strided.hpp"
+#include "backend/cpu/parallel.hpp"
 
 namespace xgrad {
 
@@ -163,6 +165,69 @@ class CpuReductionKernels final : public ReductionKernels {
       const T* g = static_cast<const T*>(grad);
       T* gi = static_cast<T*>(grad_in);
       for (std::int64_t i = 0; i < n; ++i) gi[index[i]] += g[i];
+    });
+  }
+
+  void extreme_along_axis(DType dtype, const void* in, std::int64_t outer, std::int64_t extent, std::int64_t inner,
+                          bool largest, void* values, std::int64_t* indices) const override {
+    dispatch_any(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const T* x = static_cast<const T*>(in);
+      T* v = static_cast<T*>(values);
+      // Each chunk of fibers (o, i) reads the rows j = 0 .. extent-1 of its block and keeps, per column, the
+      // first element that beats every earlier one: the first extreme, or the first NaN.
+      cpu::parallel_rows(outer, extent * inner, [&](std::int64_t o0, std::int64_t o1) {
+        std::vector<T> best(static_cast<std::size_t>(inner));
+        for (std::int64_t o = o0; o < o1; ++o) {
+          const T* block = x + o * extent * inner;
+          std::int64_t* at = indices + o * inner;
+          for (std::int64_t i = 0; i < inner; ++i) best[i] = block[i], at[i] = 0;
+          for (std::int64_t j = 1; j < extent; ++j) {
+            const T* row = block + j * inner;
+            for (std::int64_t i = 0; i < inner; ++i) {
+              const T y = row[i], b = best[i];
+              const bool take = (largest ? y > b : y < b) || (y != y && b == b);
+              best[i] = take ? y : b;
+              at[i] = take ? j : at[i];
+            }
+          }
+          if (v) std::copy(best.begin(), best.end(), v + o * inner);
+        }
+      });
+    });
+  }
+
+  void topk(DType dtype, const void* in, std::int64_t outer, std::int64_t extent, std::int64_t inner, std::int64_t k,
+            bool largest, bool sorted, void* values, std::int64_t* indices) const override {
+    dispatch_any(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const T* x = static_cast<const T*>(in);
+      T* v = static_cast<T*>(values);
+      // Ranks a fiber's positions: NaN above every number, then by value, ties by position (a strict order, so
+      // partial_sort's result is unique).
+      auto ahead = [&](const T* fiber, std::int64_t p, std::int64_t q) {
+        const T a = fiber[p * inner], b = fiber[q * inner];
+        const bool a_nan = a != a, b_nan = b != b;
+        if (a_nan != b_nan) return largest ? a_nan : b_nan;
+        if (!a_nan && a != b) return largest ? a > b : a < b;
+        return p < q;
+      };
+      cpu::parallel_rows(outer * inner, extent, [&](std::int64_t f0, std::int64_t f1) {
+        std::vector<std::int64_t> order(static_cast<std::size_t>(extent));
+        for (std::int64_t f = f0; f < f1; ++f) {
+          const std::int64_t o = f / inner, i = f % inner;
+          const T* fiber = x + o * extent * inner + i;
+          for (std::int64_t j = 0; j < extent; ++j) order[j] = j;
+          std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                            [&](std::int64_t p, std::int64_t q) { return ahead(fiber, p, q); });
+          if (!sorted) std::sort(order.begin(), order.begin() + k);
+          for (std::int64_t j = 0; j < k; ++j) {
+            const std::int64_t out = (o * k + j) * inner + i;
+            indices[out] = order[j];
+            v[out] = fiber[order[j] * inner];
+          }
+        }
+      });
     });
   }
 };

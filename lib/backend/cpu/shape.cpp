@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "backend/cpu/parallel.hpp"
 
 namespace xgrad {
 
@@ -107,6 +108,48 @@ void walk(const Layout& l, T* dst, const T* src, Op op, bool is_copy) {
   }
 }
 
+// Position of the first index outside [0, extent), or -1.
+std::int64_t first_out_of_range(const std::int64_t* index, std::int64_t n, std::int64_t extent) {
+  for (std::int64_t j = 0; j < n; ++j)
+    if (index[j] < 0 || index[j] >= extent) return j;
+  return -1;
+}
+
+// A gather's index space seen as (outer, m, inner) around `axis`, with the input's element strides
+// for the outer coordinates: the index may be smaller than the input on every axis but `axis`.
+struct GatherLayout {
+  std::int64_t outer = 1, m = 1, inner = 1;
+  Shape outer_shape;            // index extents before the axis
+  Strides outer_strides;        // the input's strides of those axes
+  Strides inner_offsets;        // input offset of each flat inner coordinate of the index
+  std::int64_t axis_stride = 1;  // the input's stride along the axis
+
+  GatherLayout(const Shape& in_shape, std::int64_t axis, const Shape& index_shape) {
+    const auto in_strides = contiguous_strides(in_shape);
+    const auto ax = static_cast<std::size_t>(axis);
+    Shape inner_shape;
+    Strides inner_strides;
+    for (std::size_t d = 0; d < index_shape.size(); ++d) {
+      if (d < ax) outer *= index_shape[d], outer_shape.push_back(index_shape[d]), outer_strides.push_back(in_strides[d]);
+      if (d > ax) inner *= index_shape[d], inner_shape.push_back(index_shape[d]), inner_strides.push_back(in_strides[d]);
+    }
+    m = index_shape[ax];
+    axis_stride = in_strides[ax];
+    inner_offsets.resize(static_cast<std::size_t>(inner));
+    for (std::int64_t i = 0; i < inner; ++i) inner_offsets[i] = offset(i, inner_shape, inner_strides);
+  }
+
+  // Input offset of the flat coordinate `c` of `shape` read with `strides`.
+  static std::int64_t offset(std::int64_t c, const Shape& shape, const Strides& strides) {
+    std::int64_t off = 0;
+    for (std::size_t d = shape.size(); d-- > 0;) {
+      off += (c % shape[d]) * strides[d];
+      c /= shape[d];
+    }
+    return off;
+  }
+};
+
 class CpuShapeKernels final : public ShapeKernels {
  public:
   void strided_copy(DType dtype, const Strides& shape, void* dst, const Strides& dst_strides, const void* src,
@@ -124,6 +167,87 @@ class CpuShapeKernels final : public ShapeKernels {
     dispatch_floating(dtype, "strided_add", [&](auto tag) {
       using T = decltype(tag);
       walk(l, static_cast<T*>(dst), static_cast<const T*>(src), [](T& d, T s) { d += s; }, false);
+    });
+  }
+
+  std::int64_t index_select(DType dtype, const void* in, std::int64_t outer, std::int64_t in_extent,
+                            std::int64_t inner, const std::int64_t* index, std::int64_t m, void* out) const override {
+    const std::int64_t bad = first_out_of_range(index, m, in_extent);
+    if (bad >= 0) return bad;
+    const auto row = static_cast<std::size_t>(inner) * dtype_size(dtype);
+    const auto* src = static_cast<const char*>(in);
+    auto* dst = static_cast<char*>(out);
+    cpu::parallel_rows(outer * m, inner, [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {  // output row r = (o, j)
+        const std::int64_t o = r / m, j = r % m;
+        std::memcpy(dst + static_cast<std::size_t>(r) * row,
+                    src + static_cast<std::size_t>(o * in_extent + index[j]) * row, row);
+      }
+    });
+    return -1;
+  }
+
+  void index_select_add(DType dtype, const void* grad, std::int64_t outer, std::int64_t m, std::int64_t inner,
+                        const std::int64_t* index, std::int64_t in_extent, void* grad_in) const override {
+    dispatch_floating(dtype, "shape.index_select_add", [&](auto tag) {
+      using T = decltype(tag);
+      const T* g = static_cast<const T*>(grad);
+      T* gi = static_cast<T*>(grad_in);
+      // Threads own disjoint column ranges of the (outer x inner) plane and add the rows j in order, so a
+      // repeated index sums in the same order on any thread count.
+      const std::int64_t columns = outer * inner;
+      cpu::parallel_rows(columns, m, [&](std::int64_t c0, std::int64_t c1) {
+        for (std::int64_t c = c0; c < c1;) {
+          const std::int64_t o = c / inner, i0 = c % inner, i1 = std::min(inner, i0 + (c1 - c));
+          for (std::int64_t j = 0; j < m; ++j) {
+            const T* src = g + (o * m + j) * inner;
+            T* dst = gi + (o * in_extent + index[j]) * inner;
+            for (std::int64_t i = i0; i < i1; ++i) dst[i] += src[i];
+          }
+          c += i1 - i0;
+        }
+      });
+    });
+  }
+
+  std::int64_t gather(DType dtype, const void* in, const Shape& in_shape, std::int64_t axis,
+                      const std::int64_t* index, const Shape& index_shape, void* out) const override {
+    const std::int64_t bad = first_out_of_range(index, numel(index_shape), in_shape[static_cast<std::size_t>(axis)]);
+    if (bad >= 0) return bad;
+    const GatherLayout l(in_shape, axis, index_shape);
+    dispatch_any(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const T* x = static_cast<const T*>(in);
+      T* y = static_cast<T*>(out);
+      cpu::parallel_rows(l.outer * l.m, l.inner, [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) {  // index row r = (o, j), the inner coordinates contiguous
+          const T* base = x + GatherLayout::offset(r / l.m, l.outer_shape, l.outer_strides);
+          for (std::int64_t i = 0; i < l.inner; ++i) {
+            const std::int64_t p = r * l.inner + i;
+            y[p] = base[index[p] * l.axis_stride + l.inner_offsets[i]];
+          }
+        }
+      });
+    });
+    return -1;
+  }
+
+  void gather_add(DType dtype, const void* grad, const std::int64_t* index, const Shape& index_shape,
+                  std::int64_t axis, void* grad_in, const Shape& in_shape) const override {
+    const GatherLayout l(in_shape, axis, index_shape);
+    dispatch_floating(dtype, "shape.gather_add", [&](auto tag) {
+      using T = decltype(tag);
+      const T* g = static_cast<const T*>(grad);
+      T* gi = static_cast<T*>(grad_in);
+      // Two index elements can hit one input element only when they share their outer and inner
+      // coordinates; each thread takes whole outer blocks and adds their rows j in order.
+      cpu::parallel_rows(l.outer, l.m * l.inner, [&](std::int64_t o0, std::int64_t o1) {
+        for (std::int64_t o = o0; o < o1; ++o) {
+          T* base = gi + GatherLayout::offset(o, l.outer_shape, l.outer_strides);
+          for (std::int64_t p = o * l.m * l.inner; p < (o + 1) * l.m * l.inner; ++p)
+            base[index[p] * l.axis_stride + l.inner_offsets[p % l.inner]] += g[p];
+        }
+      });
     });
   }
 };
