@@ -267,6 +267,17 @@ void MultiHeadAttention::apply_own_constraints() {
   }
 }
 
+std::string MultiHeadAttention::build_hint() const {
+  return "its kernels are sized by the query, key and value widths; call build(query_shape, value_shape, "
+         "key_shape), io::load a checkpoint, or run one forward pass";
+}
+
+void MultiHeadAttention::build_own_from_shapes(const std::function<const Shape*(const std::string&)>& shape_of) {
+  const Shape *q = shape_of("query.kernel"), *k = shape_of("key.kernel"), *v = shape_of("value.kernel");
+  if (q && k && v && q->size() == 3 && k->size() == 3 && v->size() == 3)
+    build({q->front()}, {v->front()}, {k->front()});
+}
+
 std::string MultiHeadAttention::describe() const {
   return fmt::format("num_heads={}, key_dim={}, value_dim={}{}", options_.num_heads, options_.key_dim,
                      options_.value_dim.value_or(options_.key_dim), built_ ? "" : " (unbuilt)");
