@@ -30,14 +30,18 @@ FluxAttentionDims checked(const FluxAttentionDims& d, const FluxAttentionOptions
     throw ValueError(fmt::format("{}: v = {} is not divisible by nheads = {}", kName, d.v, o.nheads));
   if (!(o.dropout_prob >= 0.0 && o.dropout_prob <= 1.0))
     throw ValueError(fmt::format("{}: dropout_prob must be in [0, 1], got {}", kName, o.dropout_prob));
-  if (!is_floating(o.dtype)) throw TypeError(fmt::format("{}: dtype must be float32 or float64", kName));
+  if (!is_floating(o.dtype))
+    throw TypeError(fmt::format("{}: dtype must be float32 or float64, got {}", kName, dtype_name(o.dtype)));
   return d;
 }
 
-void check_input(const char* arg, const Tensor& x, std::int64_t width) {
+void check_input(const char* arg, const Tensor& x, std::int64_t width, DType dtype) {
   if (!x.defined()) throw ValueError(fmt::format("{}: {} is undefined", kName, arg));
   if (x.dim() != 3 || x.shape()[2] != width)
     throw ShapeError(fmt::format("{}: {} must be (batch, len, {}), got {}", kName, arg, width, shape_str(x.shape())));
+  if (x.dtype() != dtype)
+    throw TypeError(fmt::format("{}: {} of shape {} has dtype {} but the layer's weights are {}; convert it with .to()",
+                                kName, arg, shape_str(x.shape()), dtype_name(x.dtype()), dtype_name(dtype)));
 }
 
 // Flux's bias and mask broadcast to the (B, N, T, S) scores (row-major view of (S, T, N, B)).
@@ -83,20 +87,24 @@ FluxMultiHeadAttention::FluxMultiHeadAttention(FluxAttentionDims dims, FluxAtten
 
 FluxAttentionResult FluxMultiHeadAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                                     const Tensor& bias, const Tensor& mask) {
-  check_input("q", q, dims_.q_in);
-  check_input("k", k, dims_.k_in);
-  check_input("v", v, dims_.v_in);
+  check_input("q", q, dims_.q_in, options_.dtype);
+  check_input("k", k, dims_.k_in, options_.dtype);
+  check_input("v", v, dims_.v_in, options_.dtype);
   const std::int64_t B = q.shape()[0], T = q.shape()[1], S = k.shape()[1], N = options_.nheads;
   if (k.shape()[0] != B || v.shape()[0] != B || v.shape()[1] != S)
     throw ShapeError(fmt::format("{}: q {}, k {} and v {} must share the batch size, and k and v the length", kName,
                                  shape_str(q.shape()), shape_str(k.shape()), shape_str(v.shape())));
   const Shape scores{B, N, T, S};
   check_score_operand("bias", bias, scores);
+  if (bias.defined() && bias.dtype() != options_.dtype)
+    throw TypeError(fmt::format("{}: bias of shape {} has dtype {} but the layer's weights are {}", kName,
+                                shape_str(bias.shape()), dtype_name(bias.dtype()), dtype_name(options_.dtype)));
   check_score_operand("mask", mask, scores);
   if (bias.defined() && is_floating(bias.dtype()))
-    for (double x : bias.to_vector())  // NNlib gives +Inf logits special meaning; xgrad does not (spec §6)
+    for (double x : bias.to_vector())  // NNlib lets +Inf logits share the mass; xgrad has no such rule
       if (std::isnan(x) || x == INFINITY)
-        throw ValueError(fmt::format("{}: bias entries must be finite or -inf, found {}", kName, x));
+        throw ValueError(fmt::format("{}: bias entries must be finite or -inf, found {} in bias {}", kName, x,
+                                     shape_str(bias.shape())));
 
   // Projections (B, len, width) are (B, len, N, width/N) in memory: head n owns features [n·hd, (n+1)·hd).
   const Tensor qh = reshape(q_proj_.forward(q), {B, T, N, dims_.qk / N});

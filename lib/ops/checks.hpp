@@ -27,4 +27,17 @@ inline void check_pair(const char* op, const Tensor& a, const Tensor& b) {
                                   device_str(b.device())));
 }
 
+/// Throws unless `a` and `b` are floating, of one dtype and on one device; the messages name both arguments.
+inline void check_pair(const char* op, const char* a_arg, const Tensor& a, const char* b_arg, const Tensor& b) {
+  check_floating(op, a_arg, a);
+  check_floating(op, b_arg, b);
+  if (a.dtype() != b.dtype())
+    throw TypeError(fmt::format("{}: {} {} is {} but {} {} is {}; convert one with .to(dtype)", op, b_arg,
+                                shape_str(b.shape()), dtype_name(b.dtype()), a_arg, shape_str(a.shape()),
+                                dtype_name(a.dtype())));
+  if (a.device() != b.device())
+    throw DeviceError(fmt::format("{}: {} {} lives on {} but {} {} on {}", op, b_arg, shape_str(b.shape()),
+                                  device_str(b.device()), a_arg, shape_str(a.shape()), device_str(a.device())));
+}
+
 }  // namespace xgrad::detail

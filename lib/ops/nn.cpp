@@ -34,7 +34,7 @@ void check_ids_device(const char* op, const Tensor& ids, const Tensor& data) {
 // Throws unless the optional `param` (weight or bias) is undefined or a (features,) tensor matching `a`.
 void check_affine(const char* op, const char* arg, const Tensor& param, const Tensor& a) {
   if (!param.defined()) return;
-  detail::check_pair(op, a, param);
+  detail::check_pair(op, "input", a, arg, param);
   if (param.shape() != Shape{a.shape().back()})
     throw ShapeError(fmt::format("{}: {} must have shape ({},) to match input {}, got {}", op, arg,
                                  a.shape().back(), shape_str(a.shape()), shape_str(param.shape())));
