@@ -54,7 +54,7 @@ Tensor target_distribution(const Tensor& logits, const Tensor& targets, const Cr
 
 }  // namespace
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyLossOptions& o) {
+Tensor cross_entropy_loss(const Tensor& logits, const Tensor& targets, const CrossEntropyLossOptions& o) {
   if (o.reduction != Reduction::none)
     return xgrad::cross_entropy(logits, targets, {o.ignore_index, o.label_smoothing, o.reduction == Reduction::mean});
   detail::check_floating("cross_entropy", "logits", logits);
