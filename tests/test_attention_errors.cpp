@@ -63,13 +63,15 @@ TEST_CASE("multi_head_attention (functional): projection errors name the query, 
   };
   // Packed weights for inputs of different widths.
   CHECK_THAT(message_of<ShapeError>([&] {
-               functional::multi_head_attention(q, q, v5, with([](O& o) { o.in_proj_weights = zeros({12, 4}, DType::float64); }));
+               functional::multi_head_attention(q, q, v5,
+                                                with([](O& o) { o.in_proj_weights = zeros({12, 4}, DType::float64); }));
              }),
              Contains("packed in_proj_weights (12, 4) need query, key and value of one width, got query (2, 3, 4), "
                       "key (2, 3, 4) and value (2, 3, 5)") &&
                  Contains("q_proj_weights, k_proj_weights and v_proj_weights"));
   CHECK_THAT(message_of<ShapeError>([&] {
-               functional::multi_head_attention(q, {}, {}, with([](O& o) { o.in_proj_weights = zeros({12, 5}, DType::float64); }));
+               functional::multi_head_attention(q, {}, {},
+                                                with([](O& o) { o.in_proj_weights = zeros({12, 5}, DType::float64); }));
              }),
              Contains("in_proj_weights must be (3E, 4) for query features 4, got (12, 5) (query (2, 3, 4))"));
   // Sequence-first inputs: the shapes named are the caller's, not the batch-first views.

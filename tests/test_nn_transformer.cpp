@@ -190,7 +190,8 @@ TEST_CASE("MultiHeadAttention KVCache: step-by-step equals one causal call; bad 
   CHECK_ERROR(mha(other_batch, other_batch, {.cache = &cache}), ShapeError, Contains("(1, 4, 2, 3)"));
 }
 
-TEST_CASE("TransformerBlock: its LayerNorms use GPT-2's epsilon 1e-5, a plain LayerNorm Keras's 1e-3", "[transformer]") {
+TEST_CASE("TransformerBlock: its LayerNorms use GPT-2's epsilon 1e-5, a plain LayerNorm Keras's 1e-3",
+          "[transformer]") {
   // docs/layers.md states both defaults. x = (0, 2): mean 1, biased variance 1, so y_1 = 1 / sqrt(1 + epsilon).
   const Tensor x = from_vector({0.0, 2.0}, {1, 1, 2}, DType::float64);
   TransformerBlock block({.d_model = 2, .num_heads = 1, .dtype = DType::float64});

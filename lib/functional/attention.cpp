@@ -1,4 +1,4 @@
-// Functional multi-head attention (Ivy / PyTorch form, spec §5) on top of the shared core: inputs are
+// Functional multi-head attention (Ivy / PyTorch form, docs/attention.md) on top of the shared core: inputs are
 // brought to batch-first, projected straight into the core's (B, T, N, D) layout, extended by
 // bias_k/bias_v, static_k/static_v and the zero position, and PyTorch's masks are turned into the
 // core's keep-mask (boolean masks) and additive bias (float masks).
@@ -143,7 +143,7 @@ struct UserMasks {
 UserMasks user_masks(const MultiHeadAttentionOptions& o, const Sizes& z, bool batched) {
   UserMasks m;
   const Tensor& am = o.attention_mask;
-  if (am.defined() && !o.is_causal) {  // is_causal ignores attention_mask (spec §5.3)
+  if (am.defined() && !o.is_causal) {  // is_causal ignores attention_mask (Ivy's meaning)
     if (am.dim() == 2) {
       require_shape("attention_mask", am, {z.L, z.S}, "(L, S)");
       m.attention = reshape(am, {1, 1, z.L, z.S});
@@ -262,11 +262,11 @@ MultiHeadAttentionResult multi_head_attention(const Tensor& query, const Tensor&
                         {"v_proj_weights", &o.v_proj_weights}, {"in_proj_bias", &o.in_proj_bias}})
     require_query_dtype(query, arg, *t);
   if (z.E % z.N != 0)
-    throw ValueError(fmt::format("{}: embedding width {} is not divisible by num_heads {} (E is from {})", kOp, z.E,
-                                 z.N,
-                                 o.in_proj_weights.defined()   ? "in_proj_weights " + shape_str(o.in_proj_weights.shape())
-                                 : o.q_proj_weights.defined() ? "q_proj_weights " + shape_str(o.q_proj_weights.shape())
-                                                              : "the feature width of query " + given.query));
+    throw ValueError(fmt::format(
+        "{}: embedding width {} is not divisible by num_heads {} (E is from {})", kOp, z.E, z.N,
+        o.in_proj_weights.defined()  ? "in_proj_weights " + shape_str(o.in_proj_weights.shape())
+        : o.q_proj_weights.defined() ? "q_proj_weights " + shape_str(o.q_proj_weights.shape())
+                                     : "the feature width of query " + given.query));
   z.hd = z.E / z.N;
 
   // Project (B, len, in) -> (B, len, E) with W (E, in); bias_k/bias_v add one position at the end.

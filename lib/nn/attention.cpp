@@ -1,4 +1,4 @@
-// Keras Attention (spec §2) on the fused core with one head: leading axes flatten into one batch axis, the
+// Keras Attention (docs/attention.md) on the fused core with one head: leading axes flatten into one batch axis, the
 // (*batch, T, d) inputs are viewed as (B, T, 1, d) with no copy. Concat scores are composed from ops and
 // enter the core as an additive bias over zero-width products, so masking, softmax and dropout stay fused.
 #include "xgrad/nn/attention.hpp"

@@ -1,4 +1,4 @@
-// Keras 3 MultiHeadAttention (spec §3): Q = query·Wq + bq as one GEMM over every position, the fused core in
+// Keras 3 MultiHeadAttention (docs/attention.md): Q = query·Wq + bq as one GEMM over every position, the fused core in
 // (B', T', N, H) layout (scale 1/√key_dim, masked softmax, dropout on P), then Y = C·Wo + bo contracting (N, Hv).
 #include "xgrad/nn/multi_head_attention.hpp"
 

@@ -1,5 +1,6 @@
 // The fused attention core: one kernel call forward, one backward per cotangent (output, scores).
-// Z = scale·Q·Kᵀ + bias, P = masked_softmax(Z), P' = P ⊙ D / (1 - r), O = P'·V (spec §1.1, §8).
+// Z = scale·Q·Kᵀ + bias, P = masked_softmax(Z), P' = P ⊙ D / (1 - r), O = P'·V (docs/attention.md, "The
+// masked softmax" and "Dropout").
 #include "xgrad/ops/attention.hpp"
 
 #include <fmt/format.h>

@@ -12,7 +12,7 @@ namespace xgrad::nn {
 
 /// LayerNorm's arguments, named as in Keras's LayerNormalization (axis is always -1).
 struct LayerNormOptions {
-  double epsilon = 1e-3;                    ///< added to the variance: Keras's 1e-3 (torch and TransformerBlock use 1e-5)
+  double epsilon = 1e-3;                    ///< added to the variance: Keras's 1e-3 (torch, TransformerBlock: 1e-5)
   bool center = true;                       ///< add the learned offset `beta`
   bool scale = true;                        ///< multiply by the learned `gamma`
   Initializer beta_initializer = "zeros";   ///< draws `beta`

@@ -1,5 +1,5 @@
 #pragma once
-// Keras 3's MultiHeadAttention (spec §3): einsum-dense projections laid out as Keras stores them, the fused
+// Keras 3's MultiHeadAttention (docs/attention.md): einsum-dense projections laid out as Keras stores them, the fused
 // attention core per (batch-like position, head), attention over any set of axes of N-D inputs.
 #include <array>
 #include <cstdint>
@@ -78,7 +78,7 @@ class MultiHeadAttention : public Module {
   MultiHeadAttention(std::int64_t num_heads, std::int64_t key_dim);
 
   /// Attends from `query` (B, ..., dq) over `value` (B, ..., dv): output query.shape[:-1] + O; scores in the
-  /// layout of spec §3.4 ((B, N, T, S) for rank-3 inputs), before dropout. Throws ShapeError naming the shapes
+  /// layout of docs/attention.md ((B, N, T, S) for rank-3 inputs), before dropout. Throws ShapeError naming the shapes
   /// when inputs, masks or built weights disagree, ValueError on bad attention_axes or causal over several axes.
   AttentionOutputs forward(const Tensor& query, const Tensor& value, const MultiHeadAttentionCall& call = {});
   /// Same as forward().

@@ -29,8 +29,8 @@ struct AttentionResult {
 /// Multi-head attention core in projection layout: q (B, T, N, Dk), k (B, S, N, Dk), v (B, S, N, Dv)
 /// (the layout a projection produces, so no transposes are needed). Fully blocked rows give zero
 /// weights and zero output, never NaN; a NaN among a row's unblocked scores makes that row's weights and
-/// output NaN, and a NaN at a blocked position is ignored. Differentiable in q, k, v and bias (output and scores). Throws
-/// ShapeError when q, k, v disagree or a mask/bias does not broadcast to (B, N, T, S), TypeError on dtypes,
+/// output NaN, and a NaN at a blocked position is ignored. Differentiable in q, k, v and bias (output and
+/// scores). Throws ShapeError when q, k, v disagree or a mask/bias does not broadcast to (B, N, T, S), TypeError on dtypes,
 /// ValueError for dropout outside [0, 1] or active dropout without a generator.
 AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options = {});
 
