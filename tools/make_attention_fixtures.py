@@ -37,7 +37,8 @@ def write(name, cases):
 
 
 def masked_softmax(z, keep):
-    """Spec §1.1: blocked logits replaced, blocked weight exactly 0, a fully blocked row all 0 (torch gives NaN)."""
+    """The masked softmax of docs/attention.md: blocked logits replaced, blocked weight exactly 0, a fully blocked
+    row all 0 (torch gives NaN)."""
     keep = keep & (z != -math.inf)
     any_keep = keep.any(-1, keepdim=True)
     z = torch.where(keep, z, torch.full_like(z, -math.inf))
