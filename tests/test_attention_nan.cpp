@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "testing.hpp"
@@ -17,6 +18,7 @@
 #include "xgrad/ops/attention.hpp"
 #include "xgrad/ops/nn.hpp"
 #include "xgrad/ops/reduction.hpp"
+#include "xgrad/ops/shape.hpp"
 
 using namespace xgrad;
 
@@ -66,6 +68,15 @@ void check_same(const Tensor& got, const Tensor& want) {
     if (std::isnan(w[i])) CHECK(std::isnan(g[i]));
     else CHECK(g[i] == Approx(w[i]).margin(1e-6).epsilon(1e-5));
   }
+}
+
+// `key` (B, S, d) with a NaN at (b, s, f), and the (B, S) keep-mask that blocks exactly that key.
+std::pair<Tensor, Tensor> nan_key_and_mask(const Tensor& key, std::int64_t b, std::int64_t s, std::int64_t f) {
+  Tensor nan_key = key.clone();
+  nan_key.set({b, s, f}, kNaN);
+  Tensor keep = ones({key.size(0), key.size(1)}, DType::int64);
+  keep.set({b, s}, 0);
+  return {nan_key, keep};
 }
 
 enum class Blocking { none, keep_mask, bias, causal };
@@ -255,10 +266,8 @@ TEST_CASE("Attention (Keras): a NaN query row gives a NaN output and score row; 
       CHECK(count_nan(r.scores) == S);
       if (S < 2) continue;
       // A NaN key behind value_mask: nothing attends it.
-      Tensor clean_query = random({2, 5, 4}, 12), key_nan = key.clone();
-      key_nan.set({0, S - 1, 1}, kNaN);
-      Tensor mask = ones({2, S}, DType::int64);
-      mask.set({0, S - 1}, 0);
+      const Tensor clean_query = random({2, 5, 4}, 12);
+      const auto [key_nan, mask] = nan_key_and_mask(key, 0, S - 1, 1);
       const auto got = att(clean_query, value, {.key = key_nan, .value_mask = mask});
       const auto want = att(clean_query, value, {.key = key, .value_mask = mask});
       CHECK(got.output.to_vector() == want.output.to_vector());
@@ -285,10 +294,7 @@ TEST_CASE("MultiHeadAttention: a NaN query row gives a NaN output row, not the o
     CHECK(all_nan(slice(c.output, {1, 3})));
     for (std::int64_t t = 0; t < 3; ++t) CHECK(slice(c.output, {1, t}) == slice(c_clean.output, {1, t}));
     if (S < 2) continue;
-    Tensor key_nan = key.clone();
-    key_nan.set({1, 0, 5}, kNaN);
-    Tensor mask = ones({2, S}, DType::int64);
-    mask.set({1, 0}, 0);
+    const auto [key_nan, mask] = nan_key_and_mask(key, 1, 0, 5);
     const auto got = mha(query, value, {.key = key_nan, .value_mask = mask});
     const auto want = mha(query, value, {.key = key, .value_mask = mask});
     CHECK(got.output.to_vector() == want.output.to_vector());
@@ -346,10 +352,8 @@ TEST_CASE("FluxMultiHeadAttention: a NaN query row gives NaN scores and output; 
     CHECK(count_nan(r.output) == 8);
     CHECK(count_nan(r.scores) == 2 * S);
     if (S < 2) continue;
-    Tensor k_nan = k.clone();
-    k_nan.set({0, S - 1, 4}, kNaN);
-    Tensor mask = ones({2, 1, 1, S}, DType::int64);
-    mask.set({0, 0, 0, S - 1}, 0);
+    const auto [k_nan, keep] = nan_key_and_mask(k, 0, S - 1, 4);
+    const Tensor mask = reshape(keep, {2, 1, 1, S});
     const auto got = mha(q, k_nan, v, {}, mask);
     const auto want = mha(q, k, v, {}, mask);
     CHECK(got.output.to_vector() == want.output.to_vector());
