@@ -131,7 +131,6 @@ Tensor static_in_core_layout(const char* arg, const Tensor& t, const Sizes& z) {
   if (t.dim() != 3 || t.shape()[0] != z.B * z.N || t.shape()[2] != z.hd)
     throw ShapeError(fmt::format("{}: {} must be (batch·num_heads, S', head_dim) = ({}, S', {}), got {}", kOp, arg,
                                  z.B * z.N, z.hd, shape_str(t.shape())));
-
   return permute(reshape(t, {z.B, z.N, t.shape()[1], z.hd}), {0, 2, 1, 3});
 }
 
@@ -257,10 +256,6 @@ MultiHeadAttentionResult multi_head_attention(const Tensor& query, const Tensor&
     throw ShapeError(fmt::format("{}: {} must share the batch size, and key and value the length", kOp, given.all()));
   Sizes z{q_in.shape()[0], q_in.shape()[1], k_in.shape()[1], 0, o.num_heads, 0};
   const Projections p = projections(o, q_in, k_in, v_in, given, z.E);
-  for (auto [arg, t] : {std::pair{"key", &key}, {"value", &value}, {"in_proj_weights", &o.in_proj_weights},
-                        {"q_proj_weights", &o.q_proj_weights}, {"k_proj_weights", &o.k_proj_weights},
-                        {"v_proj_weights", &o.v_proj_weights}, {"in_proj_bias", &o.in_proj_bias}})
-    require_query_dtype(query, arg, *t);
   if (z.E % z.N != 0)
     throw ValueError(fmt::format(
         "{}: embedding width {} is not divisible by num_heads {} (E is from {})", kOp, z.E, z.N,
@@ -268,6 +263,10 @@ MultiHeadAttentionResult multi_head_attention(const Tensor& query, const Tensor&
         : o.q_proj_weights.defined() ? "q_proj_weights " + shape_str(o.q_proj_weights.shape())
                                      : "the feature width of query " + given.query));
   z.hd = z.E / z.N;
+  for (auto [arg, t] : {std::pair{"key", &key}, {"value", &value}, {"in_proj_weights", &o.in_proj_weights},
+                        {"q_proj_weights", &o.q_proj_weights}, {"k_proj_weights", &o.k_proj_weights},
+                        {"v_proj_weights", &o.v_proj_weights}, {"in_proj_bias", &o.in_proj_bias}})
+    require_query_dtype(query, arg, *t);
 
   // Project (B, len, in) -> (B, len, E) with W (E, in); bias_k/bias_v add one position at the end.
   Tensor q = p.wq.defined() ? linear(q_in, p.wq, p.bq, true) : q_in;

@@ -35,11 +35,15 @@ FluxAttentionDims checked(const FluxAttentionDims& d, const FluxAttentionOptions
   return d;
 }
 
-void check_input(const char* arg, const Tensor& x, std::int64_t width, DType dtype) {
+void check_input(const char* arg, const Tensor& x, std::int64_t width) {
   if (!x.defined()) throw ValueError(fmt::format("{}: {} is undefined", kName, arg));
   if (x.dim() != 3 || x.shape()[2] != width)
     throw ShapeError(fmt::format("{}: {} must be (batch, len, {}), got {}", kName, arg, width, shape_str(x.shape())));
-  if (x.dtype() != dtype)
+}
+
+// After the shape checks: an input or bias of another dtype than the layer's weights.
+void check_dtype(const char* arg, const Tensor& x, DType dtype) {
+  if (x.defined() && x.dtype() != dtype)
     throw TypeError(fmt::format("{}: {} of shape {} has dtype {} but the layer's weights are {}; convert it with .to()",
                                 kName, arg, shape_str(x.shape()), dtype_name(x.dtype()), dtype_name(dtype)));
 }
@@ -87,19 +91,17 @@ FluxMultiHeadAttention::FluxMultiHeadAttention(FluxAttentionDims dims, FluxAtten
 
 FluxAttentionResult FluxMultiHeadAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                                     const Tensor& bias, const Tensor& mask) {
-  check_input("q", q, dims_.q_in, options_.dtype);
-  check_input("k", k, dims_.k_in, options_.dtype);
-  check_input("v", v, dims_.v_in, options_.dtype);
+  check_input("q", q, dims_.q_in);
+  check_input("k", k, dims_.k_in);
+  check_input("v", v, dims_.v_in);
   const std::int64_t B = q.shape()[0], T = q.shape()[1], S = k.shape()[1], N = options_.nheads;
   if (k.shape()[0] != B || v.shape()[0] != B || v.shape()[1] != S)
     throw ShapeError(fmt::format("{}: q {}, k {} and v {} must share the batch size, and k and v the length", kName,
                                  shape_str(q.shape()), shape_str(k.shape()), shape_str(v.shape())));
   const Shape scores{B, N, T, S};
   check_score_operand("bias", bias, scores);
-  if (bias.defined() && bias.dtype() != options_.dtype)
-    throw TypeError(fmt::format("{}: bias of shape {} has dtype {} but the layer's weights are {}", kName,
-                                shape_str(bias.shape()), dtype_name(bias.dtype()), dtype_name(options_.dtype)));
   check_score_operand("mask", mask, scores);
+  for (auto [arg, x] : {std::pair{"q", &q}, {"k", &k}, {"v", &v}, {"bias", &bias}}) check_dtype(arg, *x, options_.dtype);
   if (bias.defined() && is_floating(bias.dtype()))
     for (double x : bias.to_vector())  // NNlib lets +Inf logits share the mass; xgrad has no such rule
       if (std::isnan(x) || x == INFINITY)
