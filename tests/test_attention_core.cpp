@@ -1,5 +1,6 @@
 // The fused attention core against PyTorch (tools/make_attention_fixtures.py), finite differences
-// (gradcheck, float64) and hand-checked masking rules (spec §1.1, §1.2, §8).
+// (gradcheck, float64) and hand-checked masking and dropout rules (docs/attention.md, "The masked softmax",
+// "Dropout").
 #include <catch2/catch.hpp>
 
 #include <cmath>

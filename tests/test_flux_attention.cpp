@@ -1,6 +1,6 @@
 // nn::FluxMultiHeadAttention against the same attention written with primitive ops (matmul, softmax,
 // masked_fill), against the torch-checked functional form, float64 gradcheck with dropout active, and bad
-// inputs (spec §6).
+// inputs (docs/attention.md, "Flux MultiHeadAttention").
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -1,6 +1,7 @@
 // functional::multi_head_attention against PyTorch 1.13's F.multi_head_attention_forward
 // (tools/make_functional_attention_fixtures.py), finite differences (float64 gradcheck, dropout active under a
-// fixed seed) and hand-checked rules: zero weights where torch gives NaN, causal leakage, bad inputs (spec §5).
+// fixed seed) and hand-checked rules: zero weights where torch gives NaN, causal leakage, bad inputs
+// (docs/attention.md, "PyTorch / Ivy functional MHA").
 #include <catch2/catch.hpp>
 
 #include <algorithm>

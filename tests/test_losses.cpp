@@ -8,6 +8,7 @@
 
 #include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/nn/losses.hpp"
+#include "xgrad/ops/nn.hpp"
 #include "xgrad/ops/reduction.hpp"
 #include "test_optim_helpers.hpp"
 #include "xgrad/tensor/creation.hpp"
@@ -52,6 +53,20 @@ TEST_CASE("cross_entropy: none/mean/sum with ignore_index and label smoothing ma
     check_values(nn::cross_entropy(logits, targets, {Reduction::sum, -1, ls}), {per_row[0] + per_row[2]});
     check_values(nn::cross_entropy(logits, targets, {Reduction::mean, -1, ls}), {(per_row[0] + per_row[2]) / 2});
   }
+}
+
+TEST_CASE("cross_entropy: unqualified calls resolve under using namespace xgrad and xgrad::nn", "[nn]") {
+  using namespace xgrad::nn;  // `using namespace xgrad` is at file scope: both cross_entropy are in scope
+  const Tensor logits = f64({0.0, 1.0, 2.0, 1.0, 1.0, 1.0}, {2, 3}), targets = index_tensor({2, 0}, {2});
+  // Row 0: -log_softmax(0, 1, 2)[2]; row 1: -log(1/3). Smoothed: (1 - s) nll + s mean_c(-log_softmax_c).
+  const double r0 = -log_softmax_at({0, 1, 2}, 2), r1 = std::log(3.0);
+  double mean0 = 0.0;
+  for (std::size_t c = 0; c < 3; ++c) mean0 -= log_softmax_at({0, 1, 2}, c) / 3;
+  check_values(cross_entropy(logits, targets), {(r0 + r1) / 2});
+  check_values(cross_entropy(logits, targets, {.label_smoothing = 0.5}), {(0.5 * r0 + 0.5 * mean0 + r1) / 2});
+  check_values(cross_entropy(logits, targets, {.reduction = Reduction::none}), {r0, r1});
+  check_values(cross_entropy(logits, targets, {.mean = false}), {r0 + r1});  // the op's own option
+  check_values(cross_entropy_loss(logits, targets, {.reduction = Reduction::sum}), {r0 + r1});
 }
 
 TEST_CASE("cross_entropy: reduction none has gradients (gradcheck), zero on ignored rows", "[optim]") {

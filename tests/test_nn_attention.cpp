@@ -1,4 +1,4 @@
-// Keras Attention (Luong dot / concat, spec §2) against the spec's formulas evaluated by torch
+// Keras Attention (Luong dot / concat, docs/attention.md) against its formulas evaluated by torch
 // (tools/make_attention_fixtures.py), Keras 3.15 itself (tools/make_attention_keras_fixtures.py), finite
 // differences, and hand-checked masking rules.
 #include <catch2/catch.hpp>
@@ -38,7 +38,7 @@ void set_scalar(const Tensor& w, double value) {
 
 }  // namespace
 
-TEST_CASE("Attention: outputs, scores and every gradient match the spec formulas for dot and concat, masked or not",
+TEST_CASE("Attention: outputs, scores and every gradient match the documented formulas for dot and concat, masked or not",
           "[attention]") {
   const auto fx = load_fixture("attention_luong.json");
   for (const char* name : {"dot_0", "dot_1", "dot_masked", "concat_0", "concat_1", "concat_masked"}) {

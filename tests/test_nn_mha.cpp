@@ -1,6 +1,7 @@
 // Keras MultiHeadAttention against torch's F.multi_head_attention_forward with the weights converted to Keras
 // layout (tools/make_attention_fixtures.py), against Keras 3.15 itself for attention_axes, output_shape and masks
-// (tools/make_attention_keras_fixtures.py), against finite differences, and hand-checked rules (spec §3).
+// (tools/make_attention_keras_fixtures.py), against finite differences, and hand-checked rules
+// (docs/attention.md, "Keras 3 MultiHeadAttention").
 #include <catch2/catch.hpp>
 
 #include "testing.hpp"

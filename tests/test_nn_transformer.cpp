@@ -2,6 +2,7 @@
 // against full recomputation, generation).
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <vector>
 
 #include "testing.hpp"
@@ -187,4 +188,15 @@ TEST_CASE("MultiHeadAttention KVCache: step-by-step equals one causal call; bad 
               Contains("KVCache"));
   const Tensor other_batch = randn64({2, 1, 5}, 3);
   CHECK_ERROR(mha(other_batch, other_batch, {.cache = &cache}), ShapeError, Contains("(1, 4, 2, 3)"));
+}
+
+TEST_CASE("TransformerBlock: its LayerNorms use GPT-2's epsilon 1e-5, a plain LayerNorm Keras's 1e-3",
+          "[transformer]") {
+  // docs/layers.md states both defaults. x = (0, 2): mean 1, biased variance 1, so y_1 = 1 / sqrt(1 + epsilon).
+  const Tensor x = from_vector({0.0, 2.0}, {1, 1, 2}, DType::float64);
+  TransformerBlock block({.d_model = 2, .num_heads = 1, .dtype = DType::float64});
+  CHECK(block.ln1(x).at({0, 0, 1}) == Approx(1.0 / std::sqrt(1.0 + 1e-5)).epsilon(1e-14));
+  CHECK(block.ln2(x).at({0, 0, 1}) == Approx(1.0 / std::sqrt(1.0 + 1e-5)).epsilon(1e-14));
+  LayerNorm plain({.dtype = DType::float64});
+  CHECK(plain(x).at({0, 0, 1}) == Approx(1.0 / std::sqrt(1.0 + 1e-3)).epsilon(1e-14));
 }

@@ -198,5 +198,10 @@ TEST_CASE("linear: bad shapes raise ShapeError naming them", "[linalg]") {
   CHECK_ERROR(linear(x, test::randn64({2, 4, 5}, 4), test::randn64({5}, 3)), ShapeError,
               Catch::Contains("2-D weight, got x (2, 4) and weight (2, 4, 5)"));
   CHECK_ERROR(linear(x, test::randn64({3, 5}, 4), test::randn64({5}, 3)), ShapeError,
-              Catch::Contains("inner dimensions 4 and 3 differ"));
+              Catch::Contains("linear: x (2, 4) has 4 features but weight (3, 5) (in, out) takes 3"));
+  // Without a bias too, and with PyTorch's (out, in) weight: the message names linear, not the matmul inside it.
+  CHECK_ERROR(linear(x, test::randn64({5, 3}, 4), Tensor(), true), ShapeError,
+              Catch::Contains("linear: x (2, 4) has 4 features but weight (5, 3) (out, in) takes 3"));
+  CHECK_ERROR(linear(x, test::randn64({4, 5}, 4).to(DType::float32)), TypeError,
+              Catch::Contains("linear: weight (4, 5) is float32 but x (2, 4) is float64"));
 }

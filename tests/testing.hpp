@@ -28,7 +28,7 @@ inline void check_close(const Tensor& got, const Tensor& want, double tol = 1e-1
   }
 }
 
-/// The spec §8 protocol: float64, central differences, |analytic - numeric| <= 1e-6 max(1, |numeric|).
+/// The attention tests' protocol: float64, central differences, |analytic - numeric| <= 1e-6 max(1, |numeric|).
 inline void check_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                             const std::vector<Tensor>& inputs) {
   const GradcheckReport r = gradcheck(fn, inputs);

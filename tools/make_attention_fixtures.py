@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes tests/fixtures/attention_*.json: PyTorch 1.13 reference values for xgrad's attention core,
 Keras-style MultiHeadAttention (checked against torch's F.multi_head_attention_forward with the weights
-converted to Keras layout as spec §1.3 shows) and Luong Attention.
+converted to Keras layout as docs/attention.md, "Projections and head layout", shows) and Luong Attention.
 
 Every tensor is float64, written as {"shape": [...], "data": [...]}. Losses are L = Σ R ⊙ Y (+ Σ R2 ⊙ P when
 scores are returned) with fixed random R, so gradients are compared entry by entry. Run from the repo root:
@@ -37,7 +37,8 @@ def write(name, cases):
 
 
 def masked_softmax(z, keep):
-    """Spec §1.1: blocked logits replaced, blocked weight exactly 0, a fully blocked row all 0 (torch gives NaN)."""
+    """The masked softmax of docs/attention.md: blocked logits replaced, blocked weight exactly 0, a fully blocked
+    row all 0 (torch gives NaN)."""
     keep = keep & (z != -math.inf)
     any_keep = keep.any(-1, keepdim=True)
     z = torch.where(keep, z, torch.full_like(z, -math.inf))
@@ -74,13 +75,13 @@ def core_cases():
 
 
 def keras_kernel(w, heads):
-    """A torch (out, in) projection weight as a Keras query/key/value kernel (in, N, H) (spec §1.3)."""
+    """A torch (out, in) projection weight as a Keras query/key/value kernel (in, N, H) (docs/attention.md)."""
     return w.t().reshape(w.shape[1], heads, w.shape[0] // heads)
 
 
 def mha_case(q_in, k_in, v_in, heads, use_bias, keep=None, value_mask=None, query_mask=None, causal=False):
     """torch's F.multi_head_attention_forward against Keras MHA semantics: masks converted to torch polarity
-    (True = blocked), a padded query row (Keras: fully blocked) replaced by the output bias as spec §3.5 says."""
+    (True = blocked), a padded query row (Keras: fully blocked) replaced by the output bias (docs/attention.md)."""
     B, T, E = q_in.shape
     S = k_in.shape[1]
     hd = E // heads
@@ -156,8 +157,8 @@ def mha_cases():
 
 
 def luong_case(q, k, v, mode, use_scale, value_mask=None, query_mask=None, causal=False):
-    """Keras Attention from the spec §2 formulas, with scale and concat_score_weight as leaves (init 1, perturbed
-    here so a wrong derivative cannot hide behind a factor of 1)."""
+    """Keras Attention from its formulas (docs/attention.md), with scale and concat_score_weight as leaves (init 1,
+    perturbed here so a wrong derivative cannot hide behind a factor of 1)."""
     scale, c = torch.tensor(1.3, dtype=D64, requires_grad=True), torch.tensor(0.8, dtype=D64, requires_grad=True)
     if mode == "dot":
         e = q @ k.transpose(-1, -2)

@@ -43,7 +43,7 @@ def mha_case(query, value, key=None, *, num_heads, key_dim, value_dim=None, outp
     q_in = query
     if "query_mask" in masks:
         # Keras 3 reads the query mask only from the query tensor's propagated mask and drops the call argument
-        # (spec §3.5's quirk); attach it the way Embedding(mask_zero=True) would.
+        # (a Keras quirk); attach it the way Embedding(mask_zero=True) would.
         q_in = jnp.asarray(query)
         keras.src.backend.set_keras_mask(q_in, jnp.asarray(masks["query_mask"]))
     out, scores = layer(q_in, value, key, return_attention_scores=True, use_causal_mask=use_causal_mask,

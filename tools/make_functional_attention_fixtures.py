@@ -63,7 +63,7 @@ def case(name, L, N, E, H, kdim=None, vdim=None, S=None, packed=True, bias=True,
         w["static_k"], w["static_v"] = leaf(n * H, static, E // H), leaf(n * H, static, E // H)
     torch_mask, torch_kpm = attn_mask, key_padding_mask
     if merge_float_masks:
-        # torch 1.13 masked_fills a float key_padding_mask instead of adding it (2.x adds, as spec §5.3 says):
+        # torch 1.13 masked_fills a float key_padding_mask instead of adding it (2.x adds, as xgrad does):
         # give torch the sum, the C++ test passes both masks.
         torch_mask = attn_mask + key_padding_mask.view(N, 1, 1, S).expand(N, H, 1, S).reshape(N * H, 1, S)
         torch_kpm = None
@@ -123,7 +123,7 @@ def main():
                       average=False))
     causal = torch.triu(torch.ones(L, L, dtype=torch.bool), diagonal=1)
     cases.append(case("causal as a bool mask", L, N, E, H, attn_mask=causal))
-    # torch gives NaN where every key is blocked; xgrad gives zero weights (spec §1.1)
+    # torch gives NaN where every key is blocked; xgrad gives zero weights (docs/attention.md)
     full = torch.zeros(N, S, dtype=torch.bool)
     full[1, :] = True
     row = torch.zeros(L, S, dtype=torch.bool)

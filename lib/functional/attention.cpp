@@ -1,4 +1,4 @@
-// Functional multi-head attention (Ivy / PyTorch form, spec §5) on top of the shared core: inputs are
+// Functional multi-head attention (Ivy / PyTorch form, docs/attention.md) on top of the shared core: inputs are
 // brought to batch-first, projected straight into the core's (B, T, N, D) layout, extended by
 // bias_k/bias_v, static_k/static_v and the zero position, and PyTorch's masks are turned into the
 // core's keep-mask (boolean masks) and additive bias (float masks).
@@ -7,7 +7,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <string_view>
 
+#include "ops/checks.hpp"
 #include "xgrad/errors.hpp"
 #include "xgrad/ops/attention.hpp"
 #include "xgrad/ops/elementwise.hpp"
@@ -24,10 +26,17 @@ constexpr const char* kOp = "multi_head_attention";
 
 std::string shape_of(const Tensor& t) { return t.defined() ? shape_str(t.shape()) : "absent"; }
 
-void require_shape(const char* arg, const Tensor& t, const Shape& expected, const char* meaning) {
+// `context` ends the message: what the expected shape was derived from.
+void require_shape(const char* arg, const Tensor& t, const Shape& expected, const char* meaning,
+                   std::string_view context = {}) {
   if (t.shape() != expected)
-    throw ShapeError(fmt::format("{}: {} must have shape {} {}, got {}", kOp, arg, shape_str(expected), meaning,
-                                 shape_str(t.shape())));
+    throw ShapeError(fmt::format("{}: {} must have shape {} {}, got {}{}", kOp, arg, shape_str(expected), meaning,
+                                 shape_str(t.shape()), context));
+}
+
+// A tensor that meets the query in a product has the query's dtype and device; called after its shape check.
+void require_query_dtype(const Tensor& query, const char* arg, const Tensor& t) {
+  if (t.defined()) detail::check_pair(kOp, "query", query, arg, t);
 }
 
 // Sizes of one call, batch-first: query (B, L, Q), key (B, S, K), value (B, S, V).
@@ -46,20 +55,26 @@ struct Projections {
   Tensor wq, wk, wv, bq, bk, bv;
 };
 
+// The caller's query, key and value shapes, for messages: "query (2, 5, 8), key (2, 7, 6) and value (2, 7, 6)".
+struct InputShapes {
+  std::string query, key, value;
+  std::string all() const { return fmt::format("query {}, key {} and value {}", query, key, value); }
+};
+
 Projections projections(const MultiHeadAttentionOptions& o, const Tensor& q, const Tensor& k, const Tensor& v,
-                        std::int64_t& E) {
+                        const InputShapes& given, std::int64_t& E) {
   const std::int64_t Q = q.shape()[2], K = k.shape()[2], V = v.shape()[2];
   Projections p;
   const bool separate = o.q_proj_weights.defined() || o.k_proj_weights.defined() || o.v_proj_weights.defined();
   if (o.in_proj_weights.defined()) {
     const Tensor& w = o.in_proj_weights;
     if (w.dim() != 2 || w.shape()[0] % 3 != 0 || w.shape()[1] != Q)
-      throw ShapeError(fmt::format("{}: in_proj_weights must be (3E, {}) for query features {}, got {}", kOp, Q, Q,
-                                   shape_str(w.shape())));
+      throw ShapeError(fmt::format("{}: in_proj_weights must be (3E, {}) for query features {}, got {} (query {})", kOp,
+                                   Q, Q, shape_str(w.shape()), given.query));
     if (K != Q || V != Q)
-      throw ShapeError(fmt::format("{}: packed in_proj_weights {} need query, key and value of one width, got "
-                                   "{}, {} and {}",
-                                   kOp, shape_str(w.shape()), Q, K, V));
+      throw ShapeError(fmt::format("{}: packed in_proj_weights {} need query, key and value of one width, got {}; "
+                                   "pass q_proj_weights, k_proj_weights and v_proj_weights for different widths",
+                                   kOp, shape_str(w.shape()), given.all()));
     E = w.shape()[0] / 3;
     p.wq = narrow(w, 0, 0, E);
     p.wk = narrow(w, 0, E, E);
@@ -70,26 +85,28 @@ Projections projections(const MultiHeadAttentionOptions& o, const Tensor& q, con
                                    "v_proj_weights, got shapes {}, {} and {}",
                                    kOp, shape_of(o.q_proj_weights), shape_of(o.k_proj_weights),
                                    shape_of(o.v_proj_weights)));
-    E = o.q_proj_weights.dim() == 2 ? o.q_proj_weights.shape()[0] : -1;
-    if (E < 0) E = 0;
-    require_shape("q_proj_weights", o.q_proj_weights, {E, Q}, "(E, query features)");
-    require_shape("k_proj_weights", o.k_proj_weights, {E, K}, "(E, key features)");
-    require_shape("v_proj_weights", o.v_proj_weights, {E, V}, "(E, value features)");
+    if (o.q_proj_weights.dim() != 2)
+      throw ShapeError(fmt::format("{}: q_proj_weights must be 2-D (E, query features) for query {}, got {}", kOp,
+                                   given.query, shape_str(o.q_proj_weights.shape())));
+    E = o.q_proj_weights.shape()[0];
+    require_shape("q_proj_weights", o.q_proj_weights, {E, Q}, "(E, query features)", " for query " + given.query);
+    require_shape("k_proj_weights", o.k_proj_weights, {E, K}, "(E, key features)", " for key " + given.key);
+    require_shape("v_proj_weights", o.v_proj_weights, {E, V}, "(E, value features)", " for value " + given.value);
     p.wq = o.q_proj_weights;
     p.wk = o.k_proj_weights;
     p.wv = o.v_proj_weights;
   } else {
     if (K != Q || V != Q)
-      throw ShapeError(fmt::format("{}: without projection weights query, key and value need one width, got "
-                                   "{}, {} and {}",
-                                   kOp, Q, K, V));
+      throw ShapeError(fmt::format("{}: without projection weights query, key and value need one feature width, got "
+                                   "{}",
+                                   kOp, given.all()));
     E = Q;
   }
   if (o.in_proj_bias.defined()) {
     if (!p.wq.defined())
       throw ValueError(fmt::format("{}: in_proj_bias {} needs projection weights", kOp,
                                    shape_str(o.in_proj_bias.shape())));
-    require_shape("in_proj_bias", o.in_proj_bias, {3 * E}, "(3E,)");
+    require_shape("in_proj_bias", o.in_proj_bias, {3 * E}, "(3E,)", fmt::format(" (E = {})", E));
     p.bq = narrow(o.in_proj_bias, 0, 0, E);
     p.bk = narrow(o.in_proj_bias, 0, E, E);
     p.bv = narrow(o.in_proj_bias, 0, 2 * E, E);
@@ -102,6 +119,9 @@ Tensor append_bias_position(const char* arg, const Tensor& x, const Tensor& bias
   if (!(bias.numel() == E && (bias.dim() == 1 || (bias.dim() == 3 && bias.shape()[0] == 1 && bias.shape()[1] == 1))))
     throw ShapeError(fmt::format("{}: {} must be ({},) or (1, 1, {}), got {}", kOp, arg, E, E,
                                  shape_str(bias.shape())));
+  if (bias.dtype() != x.dtype())
+    throw TypeError(fmt::format("{}: {} {} is {} but the projected keys and values are {}", kOp, arg,
+                                shape_str(bias.shape()), dtype_name(bias.dtype()), dtype_name(x.dtype())));
   const Shape row{x.shape()[0], 1, E};
   return concat({x, add(zeros(row, x.dtype(), x.device()), reshape(bias, {1, 1, E}))}, 1);
 }
@@ -122,7 +142,7 @@ struct UserMasks {
 UserMasks user_masks(const MultiHeadAttentionOptions& o, const Sizes& z, bool batched) {
   UserMasks m;
   const Tensor& am = o.attention_mask;
-  if (am.defined() && !o.is_causal) {  // is_causal ignores attention_mask (spec §5.3)
+  if (am.defined() && !o.is_causal) {  // is_causal ignores attention_mask (Ivy's meaning)
     if (am.dim() == 2) {
       require_shape("attention_mask", am, {z.L, z.S}, "(L, S)");
       m.attention = reshape(am, {1, 1, z.L, z.S});
@@ -194,6 +214,7 @@ void check_inputs(const Tensor& query, const Tensor& key, const Tensor& value, c
   if (query.dim() != 2 && query.dim() != 3)
     throw ShapeError(fmt::format("{}: query must be 2-D (L, E) unbatched or 3-D batched, got shape {}", kOp,
                                  shape_str(query.shape())));
+  detail::check_floating(kOp, "query", query);
   if (key.defined() != value.defined())
     throw ValueError(fmt::format("{}: key and value must both be given or both be absent (self-attention), got "
                                  "key {} and value {}",
@@ -226,15 +247,22 @@ MultiHeadAttentionResult multi_head_attention(const Tensor& query, const Tensor&
   const Tensor q_in = to_batch_first(query, batched, o.batch_first);
   const Tensor k_in = self ? q_in : to_batch_first(key, batched, o.batch_first);
   const Tensor v_in = self ? q_in : to_batch_first(value, batched, o.batch_first);
+  const InputShapes given{shape_str(query.shape()), shape_of(self ? query : key), shape_of(self ? query : value)};
   if (k_in.shape()[0] != q_in.shape()[0] || v_in.shape()[0] != q_in.shape()[0] || k_in.shape()[1] != v_in.shape()[1])
-    throw ShapeError(fmt::format("{}: query {}, key {} and value {} must share the batch size, and key and value "
-                                 "the length",
-                                 kOp, shape_str(query.shape()), shape_str(key.shape()), shape_str(value.shape())));
+    throw ShapeError(fmt::format("{}: {} must share the batch size, and key and value the length", kOp, given.all()));
   Sizes z{q_in.shape()[0], q_in.shape()[1], k_in.shape()[1], 0, o.num_heads, 0};
-  const Projections p = projections(o, q_in, k_in, v_in, z.E);
+  const Projections p = projections(o, q_in, k_in, v_in, given, z.E);
   if (z.E % z.N != 0)
-    throw ValueError(fmt::format("{}: embedding width {} is not divisible by num_heads {}", kOp, z.E, z.N));
+    throw ValueError(fmt::format(
+        "{}: embedding width {} is not divisible by num_heads {} (E is from {})", kOp, z.E, z.N,
+        o.in_proj_weights.defined()  ? "in_proj_weights " + shape_str(o.in_proj_weights.shape())
+        : o.q_proj_weights.defined() ? "q_proj_weights " + shape_str(o.q_proj_weights.shape())
+                                     : "the feature width of query " + given.query));
   z.hd = z.E / z.N;
+  for (auto [arg, t] : {std::pair{"key", &key}, {"value", &value}, {"in_proj_weights", &o.in_proj_weights},
+                        {"q_proj_weights", &o.q_proj_weights}, {"k_proj_weights", &o.k_proj_weights},
+                        {"v_proj_weights", &o.v_proj_weights}, {"in_proj_bias", &o.in_proj_bias}})
+    require_query_dtype(query, arg, *t);
 
   // Project (B, len, in) -> (B, len, E) with W (E, in); bias_k/bias_v add one position at the end.
   Tensor q = p.wq.defined() ? linear(q_in, p.wq, p.bq, true) : q_in;
@@ -252,6 +280,8 @@ MultiHeadAttentionResult multi_head_attention(const Tensor& query, const Tensor&
   if (k.shape()[1] != v.shape()[1])
     throw ShapeError(fmt::format("{}: keys and values differ in length after static_k {} / static_v {}: {} vs {}",
                                  kOp, shape_of(o.static_k), shape_of(o.static_v), k.shape()[1], v.shape()[1]));
+  require_query_dtype(query, "static_k", o.static_k);
+  require_query_dtype(query, "static_v", o.static_v);
   // User masks address the S source positions (S' with static keys); later columns always attend.
   z.S = o.static_k.defined() ? o.static_k.shape()[1] : z.S;
   if (o.add_zero_attn) {
@@ -287,6 +317,8 @@ MultiHeadAttentionResult multi_head_attention(const Tensor& query, const Tensor&
       throw ShapeError(fmt::format("{}: out_proj_weights must be (O, {}) for embedding width {}, got {}", kOp, z.E,
                                    z.E, shape_str(w.shape())));
     if (o.out_proj_bias.defined()) require_shape("out_proj_bias", o.out_proj_bias, {w.shape()[0]}, "(O,)");
+    require_query_dtype(query, "out_proj_weights", w);
+    require_query_dtype(query, "out_proj_bias", o.out_proj_bias);
     out = linear(out, w, o.out_proj_bias, true);  // W (O, E): PyTorch layout
   }
   MultiHeadAttentionResult result;

@@ -31,9 +31,8 @@ void copy_state(const std::vector<nn::NamedTensor>& target, const std::vector<nn
     by_name.erase(it);
   }
   if (strict && !by_name.empty())
-    throw ValueError(fmt::format("{}: unexpected tensor '{}' {} (not in the destination; a lazily built layer "
-                                 "must be called once before loading)",
-                                 what, by_name.begin()->first, shape_str(by_name.begin()->second->shape())));
+    throw ValueError(fmt::format("{}: unexpected tensor '{}' {} (not in the destination)", what,
+                                 by_name.begin()->first, shape_str(by_name.begin()->second->shape())));
   std::map<std::string, const Tensor*> sources;
   for (const auto& [name, t] : source) sources[name] = &t;
   for (const auto& [name, t] : target) {
@@ -44,7 +43,14 @@ void copy_state(const std::vector<nn::NamedTensor>& target, const std::vector<nn
 }
 
 void load(nn::Module& module, const std::string& path, bool strict) {
-  copy_state(module.state(), load_safetensors(path), strict, path);
+  const auto source = load_safetensors(path);
+  if (!module.unbuilt_modules().empty()) {  // layers sized by their input take the file's shapes instead
+    std::map<std::string, Shape> shapes;
+    for (const auto& [name, t] : source) shapes.emplace(name, t.shape());
+    module.build_from_shapes(shapes);
+    module.require_built(path, "the file holds no parameters that give their shapes");
+  }
+  copy_state(module.state(), source, strict, path);
 }
 
 void save(const optim::Optimizer& optimizer, const std::string& path) {

@@ -1,4 +1,4 @@
-// Keras Attention (spec §2) on the fused core with one head: leading axes flatten into one batch axis, the
+// Keras Attention (docs/attention.md) on the fused core with one head: leading axes flatten into one batch axis, the
 // (*batch, T, d) inputs are viewed as (B, T, 1, d) with no copy. Concat scores are composed from ops and
 // enter the core as an additive bias over zero-width products, so masking, softmax and dropout stay fused.
 #include "xgrad/nn/attention.hpp"
@@ -24,14 +24,11 @@ Shape append(Shape s, std::initializer_list<std::int64_t> tail) {
   return s;
 }
 
-void check_input(const char* arg, const Tensor& t, DType dtype) {
+void check_dtype(const char* arg, const Tensor& t, DType dtype) {
   require_defined(t, kLayer, arg);
   if (t.dtype() != dtype)
     throw TypeError(fmt::format("{}: {} of shape {} has dtype {} but the layer is {}; convert it with .to()", kLayer,
                                 arg, shape_str(t.shape()), dtype_name(t.dtype()), dtype_name(dtype)));
-  if (t.dim() < 3)
-    throw ShapeError(fmt::format("{}: {} must be (*batch, length, features) with at least 3 axes, got {}", kLayer,
-                                 arg, shape_str(t.shape())));
 }
 
 void check_mask(const char* arg, const Tensor& mask, const Shape& want, const char* against, const Tensor& input) {
@@ -56,14 +53,19 @@ Attention::Attention(AttentionLayerOptions options)
 
 AttentionOutputs Attention::forward(const Tensor& query, const Tensor& value, const AttentionCall& call) {
   const Tensor& key = call.key.defined() ? call.key : value;
-  check_input("query", query, dtype());
-  check_input("value", value, dtype());
-  check_input("key", key, dtype());
+  check_dtype("query", query, dtype());
+  check_dtype("value", value, dtype());
+  check_dtype("key", key, dtype());
   const std::int64_t R = query.dim();
+  const std::string all = fmt::format("query {}, value {} and key {}", shape_str(query.shape()),
+                                      shape_str(value.shape()), shape_str(key.shape()));
+  for (auto [arg, t] : {std::pair{"query", &query}, {"value", &value}, {"key", &key}})
+    if (t->dim() < 3)
+      throw ShapeError(fmt::format("{}: {} must be (*batch, length, features) with at least 3 axes, got {} ({})",
+                                   kLayer, arg, shape_str(t->shape()), all));
   const Shape batch = leading(query, 2);
   if (value.dim() != R || key.dim() != R || leading(value, 2) != batch || leading(key, 2) != batch)
-    throw ShapeError(fmt::format("{}: query {}, value {} and key {} must share their batch axes (all but the last two)",
-                                 kLayer, shape_str(query.shape()), shape_str(value.shape()), shape_str(key.shape())));
+    throw ShapeError(fmt::format("{}: {} must share their batch axes (all but the last two)", kLayer, all));
   const std::int64_t Tq = query.size(-2), Tv = value.size(-2), d = query.size(-1), dv = value.size(-1);
   if (key.size(-1) != d)
     throw ShapeError(fmt::format("{}: query {} and key {} must have the same last dimension", kLayer,

@@ -73,6 +73,16 @@ void Dense::apply_own_constraints() {
   if (options_.bias_constraint && bias_.defined()) options_.bias_constraint.apply_(bias_);
 }
 
+std::string Dense::build_hint() const {
+  return fmt::format("its kernel is (input_dim, {}); set DenseOptions::input_dim, call build(input_dim), "
+                     "io::load a checkpoint, or run one forward pass",
+                     options_.units);
+}
+
+void Dense::build_own_from_shapes(const std::function<const Shape*(const std::string&)>& shape_of) {
+  if (const Shape* kernel = shape_of("kernel"); kernel && kernel->size() == 2) build(kernel->front());
+}
+
 std::string Dense::describe() const {
   return fmt::format("units={}, {}{}", options_.units, options_.activation.name(), built() ? "" : " (unbuilt)");
 }

@@ -39,6 +39,13 @@ void check_input(const char* arg, const Tensor& x, std::int64_t width) {
     throw ShapeError(fmt::format("{}: {} must be (batch, len, {}), got {}", kName, arg, width, shape_str(x.shape())));
 }
 
+// After the shape checks: an input or bias of another dtype than the layer's weights.
+void check_dtype(const char* arg, const Tensor& x, DType dtype) {
+  if (x.defined() && x.dtype() != dtype)
+    throw TypeError(fmt::format("{}: {} of shape {} has dtype {} but the layer's weights are {}; convert it with .to()",
+                                kName, arg, shape_str(x.shape()), dtype_name(x.dtype()), dtype_name(dtype)));
+}
+
 // Flux's bias and mask broadcast to the (B, N, T, S) scores (row-major view of (S, T, N, B)).
 void check_score_operand(const char* arg, const Tensor& t, const Shape& scores) {
   if (!t.defined()) return;
@@ -92,10 +99,12 @@ FluxAttentionResult FluxMultiHeadAttention::forward(const Tensor& q, const Tenso
   const Shape scores{B, N, T, S};
   check_score_operand("bias", bias, scores);
   check_score_operand("mask", mask, scores);
+  for (auto [arg, x] : {std::pair{"q", &q}, {"k", &k}, {"v", &v}, {"bias", &bias}}) check_dtype(arg, *x, dtype());
   if (bias.defined() && is_floating(bias.dtype()))
-    for (double x : bias.to_vector())  // NNlib gives +Inf logits special meaning; xgrad does not (spec §6)
+    for (double x : bias.to_vector())  // NNlib lets +Inf logits share the mass; xgrad has no such rule
       if (std::isnan(x) || x == INFINITY)
-        throw ValueError(fmt::format("{}: bias entries must be finite or -inf, found {}", kName, x));
+        throw ValueError(fmt::format("{}: bias entries must be finite or -inf, found {} in bias {}", kName, x,
+                                     shape_str(bias.shape())));
 
   // Projections (B, len, width) are (B, len, N, width/N) in memory: head n owns features [n·hd, (n+1)·hd).
   const Tensor qh = reshape(q_proj_.forward(q), {B, T, N, dims_.qk / N});

@@ -22,7 +22,7 @@ LayerNorm::LayerNorm(double epsilon, bool center, bool scale)
     : LayerNorm(LayerNormOptions{.epsilon = epsilon, .center = center, .scale = scale}) {}
 
 void LayerNorm::build(std::int64_t input_dim) {
-  if (built()) {
+  if (built_dim_ > 0) {
     if (built_dim_ != input_dim)
       throw ShapeError(fmt::format("LayerNorm: already built for {} features, cannot rebuild for {}", built_dim_,
                                    input_dim));
@@ -39,7 +39,7 @@ Tensor LayerNorm::forward(const Tensor& x) {
   require_defined(x, "LayerNorm", "x");
   if (x.dim() == 0) throw ShapeError("LayerNorm: input must have at least one axis, got shape ()");
   const std::int64_t features = x.size(-1);
-  if (built() && features != built_dim_)
+  if (built_dim_ > 0 && features != built_dim_)
     throw ShapeError(fmt::format("LayerNorm: input shape {} has last dimension {}, but the layer was built for {}",
                                  shape_str(x.shape()), features, built_dim_));
   if (x.dtype() != dtype())
@@ -59,6 +59,16 @@ Tensor LayerNorm::own_regularization_loss() const {
 void LayerNorm::apply_own_constraints() {
   if (options_.gamma_constraint && gamma_.defined()) options_.gamma_constraint.apply_(gamma_);
   if (options_.beta_constraint && beta_.defined()) options_.beta_constraint.apply_(beta_);
+}
+
+std::string LayerNorm::build_hint() const {
+  return "gamma and beta are (input_dim,); set LayerNormOptions::input_dim, call build(input_dim), io::load a "
+         "checkpoint, or run one forward pass";
+}
+
+void LayerNorm::build_own_from_shapes(const std::function<const Shape*(const std::string&)>& shape_of) {
+  const Shape* shape = shape_of(options_.scale ? "gamma" : "beta");
+  if (shape && shape->size() == 1) build(shape->front());
 }
 
 std::string LayerNorm::describe() const {

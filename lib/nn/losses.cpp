@@ -20,12 +20,12 @@ Tensor reduce(const Tensor& loss, Reduction reduction) {
     case Reduction::sum: return sum(loss);
     case Reduction::mean: return mean(loss);
   }
-  throw ValueError("loss: unknown reduction");
+  throw ValueError(fmt::format("loss: unknown reduction {}", static_cast<int>(reduction)));
 }
 
 /// Prediction and target: floating, one dtype and device, the same shape.
 void check_same_shape(const char* loss, const Tensor& prediction, const Tensor& target) {
-  detail::check_pair(loss, prediction, target);
+  detail::check_pair(loss, "prediction", prediction, "target", target);
   if (prediction.shape() != target.shape())
     throw ShapeError(fmt::format("{}: prediction {} and target {} must have the same shape", loss,
                                  shape_str(prediction.shape()), shape_str(target.shape())));
@@ -33,7 +33,7 @@ void check_same_shape(const char* loss, const Tensor& prediction, const Tensor& 
 
 }  // namespace
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyLossOptions& o) {
+Tensor cross_entropy_loss(const Tensor& logits, const Tensor& targets, const CrossEntropyLossOptions& o) {
   return xgrad::cross_entropy(logits, targets,
                               {.ignore_index = o.ignore_index,
                                .label_smoothing = o.label_smoothing,
@@ -53,7 +53,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduct
   if (!pos_weight.defined()) {
     loss = x * (0.5 - y) + h;  // (1 - y) x + softplus(-x)
   } else {
-    detail::check_pair("binary_cross_entropy_with_logits", x, pos_weight);
+    detail::check_pair("binary_cross_entropy_with_logits", "logits", x, "pos_weight", pos_weight);
     bool fits = false;
     try {
       fits = broadcast_shapes(pos_weight.shape(), y.shape(), "binary_cross_entropy_with_logits") == y.shape();

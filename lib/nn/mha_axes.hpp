@@ -1,5 +1,5 @@
 #pragma once
-// MultiHeadAttention's attention_axes bookkeeping (spec §3.4) and mask combination (§3.5). Projected tensors
+// MultiHeadAttention's attention_axes bookkeeping and mask combination (docs/attention.md). Projected tensors
 // (B, a1 … a_{R-2}, N, H) are brought to the core's (B', T', N, H) layout by one permutation — batch-like axes
 // first, then the attention axes — that is the identity (no copy) for the default axes.
 #include <optional>

@@ -103,6 +103,8 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
 }
 
 std::vector<NamedTensor> Module::named_trainable_parameters() const {
+  require_built("named_trainable_parameters",
+                "their weights do not exist yet, so an optimizer given this list would never update them");
   std::vector<NamedTensor> out;
   for (auto& entry : named_parameters())
     if (entry.second.requires_grad()) out.push_back(entry);
@@ -184,12 +186,52 @@ std::string Module::summary() const {
   std::string out = fmt::format("{:<36} {:<40} {:>10}\n{}\n", "Layer (type)", "Parameters", "Param #",
                                 std::string(88, '='));
   summarise("", 0, out);
-  std::int64_t trainable = 0;
-  for (auto& [name, t] : named_trainable_parameters()) trainable += t.numel();
+  std::int64_t trainable = 0;  // what exists now: an unbuilt model still has a summary
+  for (auto& [name, t] : named_parameters())
+    if (t.requires_grad()) trainable += t.numel();
   out += std::string(88, '=') + "\n";
   out += fmt::format("Total params: {}\nTrainable params: {}\nNon-trainable params: {}\n", num_parameters(),
                      trainable, num_parameters() - trainable);
   return out;
+}
+
+// Calls fn(path, module) on `self` and every module below it, parents first; Self is Module or const Module.
+template <class Self, class Fn>
+void Module::visit(Self& self, const std::string& path, Fn&& fn) {
+  fn(path, self);
+  for (const auto& [name, child] : self.children_) visit<Self>(*child, path.empty() ? name : path + "." + name, fn);
+}
+
+std::vector<std::pair<std::string, const Module*>> Module::unbuilt_modules() const {
+  std::vector<std::pair<std::string, const Module*>> out;
+  visit<const Module>(*this, "", [&](const std::string& path, const Module& m) {
+    if (!m.built()) out.emplace_back(path, &m);
+  });
+  return out;
+}
+
+void Module::require_built(const std::string& operation, const std::string& consequence) const {
+  const auto unbuilt = unbuilt_modules();
+  if (unbuilt.empty()) return;
+  std::string lines;
+  for (const auto& [path, m] : unbuilt)
+    lines += fmt::format("\n  {} {} is not built: {}", m->type_name(),
+                         path.empty() ? std::string("(the module itself)") : "'" + path + "'", m->build_hint());
+  throw ValueError(fmt::format("{}: {} ({}):{}", operation,
+                               unbuilt.size() == 1 ? std::string("1 module is not built")
+                                                   : fmt::format("{} modules are not built", unbuilt.size()),
+                               consequence, lines));
+}
+
+void Module::build_from_shapes(const std::map<std::string, Shape>& parameter_shapes) {
+  visit<Module>(*this, "", [&](const std::string& path, Module& m) {
+    if (m.built()) return;
+    const std::string prefix = path.empty() ? path : path + ".";
+    m.build_own_from_shapes([&](const std::string& name) -> const Shape* {
+      const auto it = parameter_shapes.find(prefix + name);
+      return it == parameter_shapes.end() ? nullptr : &it->second;
+    });
+  });
 }
 
 Tensor Sequential::forward(const Tensor& x) {

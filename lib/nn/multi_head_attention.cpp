@@ -1,4 +1,4 @@
-// Keras 3 MultiHeadAttention (spec §3): Q = query·Wq + bq as one GEMM over every position, the fused core in
+// Keras 3 MultiHeadAttention (docs/attention.md): Q = query·Wq + bq as one GEMM over every position, the fused core in
 // (B', T', N, H) layout (scale 1/√key_dim, masked softmax, dropout on P), then Y = C·Wo + bo contracting (N, Hv).
 #include "xgrad/nn/multi_head_attention.hpp"
 
@@ -33,7 +33,7 @@ Tensor glorot_uniform(const Shape& shape, std::int64_t fan_in, DType dtype, Gene
   return uniform(shape, gen, -limit, limit, dtype, device);
 }
 
-Shape without_last(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
+Shape without_last(const Shape& s) { return s.empty() ? s : Shape(s.begin(), s.end() - 1); }
 
 Shape joined(Shape a, const Shape& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -52,12 +52,15 @@ Tensor einsum_dense(const Tensor& x, const Tensor& kernel, const Tensor& bias, s
   return reshape(y, joined(Shape(x.shape().begin(), x.shape().end() - contracted), out));
 }
 
-void check_input(const char* arg, const Tensor& t, DType dtype) {
+void check_dtype(const char* arg, const Tensor& t, DType dtype) {
   require_defined(t, kLayer, arg);
   if (t.dtype() != dtype)
     throw TypeError(fmt::format("{}: {} of shape {} has dtype {} but the layer's weights are {}; convert it with "
                                 ".to() or set MultiHeadAttentionOptions::dtype",
                                 kLayer, arg, shape_str(t.shape()), dtype_name(t.dtype()), dtype_name(dtype)));
+}
+
+void check_rank(const char* arg, const Tensor& t) {
   if (t.dim() < 3)
     throw ShapeError(fmt::format("{}: {} must have a batch axis, at least one attention axis and a feature axis, "
                                  "got shape {}",
@@ -70,12 +73,15 @@ void check_cached_call(const MultiHeadAttentionCall& call, const std::vector<std
                        const Tensor& query, const Tensor& K, DType dtype) {
   if (query.dim() != 3 || axes.size() != 1)
     throw ValueError(fmt::format("{}: a KVCache needs (batch, time, features) inputs and one attention axis, got "
-                                 "query {}",
-                                 kLayer, shape_str(query.shape())));
-  if (call.attention_mask.defined() || call.query_mask.defined() || call.value_mask.defined() ||
-      call.key_mask.defined())
-    throw ValueError(fmt::format("{}: a KVCache supports only use_causal_mask, not attention/query/value/key masks",
-                                 kLayer));
+                                 "query {} and attention_axes ({})",
+                                 kLayer, shape_str(query.shape()), fmt::join(axes, ", ")));
+  std::vector<std::string> masks;
+  for (auto [name, mask] : {std::pair{"attention_mask", &call.attention_mask}, {"query_mask", &call.query_mask},
+                            {"value_mask", &call.value_mask}, {"key_mask", &call.key_mask}})
+    if (mask->defined()) masks.push_back(fmt::format("{} {}", name, shape_str(mask->shape())));
+  if (!masks.empty())
+    throw ValueError(fmt::format("{}: a KVCache supports only use_causal_mask (the cache keeps no masks), got {}",
+                                 kLayer, fmt::join(masks, ", ")));
   const KVCache& c = *call.cache;
   if (c.length() == 0) return;
   const Shape& cs = c.key.shape();
@@ -163,13 +169,16 @@ AttentionOutputs MultiHeadAttention::forward(const Tensor& query, const Tensor& 
   clear_activity_losses();
   const Tensor& key = call.key.defined() ? call.key : value;
   const DType dt = dtype();
-  check_input("query", query, dt);
-  check_input("value", value, dt);
-  check_input("key", key, dt);
-  if (without_last(key.shape()) != without_last(value.shape()))
+  check_dtype("query", query, dt);
+  check_dtype("value", value, dt);
+  check_dtype("key", key, dt);
+  // Key against value before either one's rank: a key of the wrong rank is a key/value mismatch first.
+  if (key.dim() != value.dim() || without_last(key.shape()) != without_last(value.shape()))
     throw ShapeError(fmt::format("{}: All dimensions of `value` and `key`, except the last one, must be equal. "
                                  "Received: value_shape={} and key_shape={}",
                                  kLayer, shape_str(value.shape()), shape_str(key.shape())));
+  check_rank("query", query);
+  check_rank("value", value);
   if (query.dim() != value.dim())
     throw ShapeError(fmt::format("{}: query {} and value {} must have the same rank", kLayer, shape_str(query.shape()),
                                  shape_str(value.shape())));
@@ -266,6 +275,17 @@ void MultiHeadAttention::apply_own_constraints() {
     project(options_.kernel_constraint, kernels_[i]);
     project(options_.bias_constraint, biases_[i]);
   }
+}
+
+std::string MultiHeadAttention::build_hint() const {
+  return "its kernels are sized by the query, key and value widths; call build(query_shape, value_shape, "
+         "key_shape), io::load a checkpoint, or run one forward pass";
+}
+
+void MultiHeadAttention::build_own_from_shapes(const std::function<const Shape*(const std::string&)>& shape_of) {
+  const Shape *q = shape_of("query.kernel"), *k = shape_of("key.kernel"), *v = shape_of("value.kernel");
+  if (q && k && v && q->size() == 3 && k->size() == 3 && v->size() == 3)
+    build({q->front()}, {v->front()}, {k->front()});
 }
 
 std::string MultiHeadAttention::describe() const {

@@ -1,5 +1,6 @@
 // The fused attention core: one kernel call forward, one backward per cotangent (output, scores).
-// Z = scale·Q·Kᵀ + bias, P = masked_softmax(Z), P' = P ⊙ D / (1 - r), O = P'·V (spec §1.1, §8).
+// Z = scale·Q·Kᵀ + bias, P = masked_softmax(Z), P' = P ⊙ D / (1 - r), O = P'·V (docs/attention.md, "The
+// masked softmax" and "Dropout").
 #include "xgrad/ops/attention.hpp"
 
 #include <fmt/format.h>
@@ -32,8 +33,8 @@ AttentionDims dims_of(const Tensor& q, const Tensor& k, const Tensor& v) {
   check_rank4("q", q, "(B, T, N, Dk)");
   check_rank4("k", k, "(B, S, N, Dk)");
   check_rank4("v", v, "(B, S, N, Dv)");
-  detail::check_pair(kOp, q, k);
-  detail::check_pair(kOp, q, v);
+  detail::check_pair(kOp, "q", q, "k", k);
+  detail::check_pair(kOp, "q", q, "v", v);
   const Shape &qs = q.shape(), &ks = k.shape(), &vs = v.shape();
   if (ks[0] != qs[0] || ks[2] != qs[2] || ks[3] != qs[3])
     throw ShapeError(fmt::format("{}: q {} and k {} must agree in batch, heads and width (B, *, N, Dk)", kOp,
@@ -65,12 +66,11 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
   const AttentionDims d = dims_of(q, k, v);
   const Shape scores_shape{d.B, d.N, d.T, d.S};
   if (o.bias.defined()) {
-    detail::check_floating(kOp, "bias", o.bias);
-    detail::check_pair(kOp, q, o.bias);
+    detail::check_pair(kOp, "q", q, "bias", o.bias);
   }
   if (o.mask.defined() && o.mask.device() != q.device())
-    throw DeviceError(fmt::format("{}: mask lives on {} but q on {}", kOp, device_str(o.mask.device()),
-                                  device_str(q.device())));
+    throw DeviceError(fmt::format("{}: mask {} lives on {} but q {} on {}", kOp, shape_str(o.mask.shape()),
+                                  device_str(o.mask.device()), shape_str(q.shape()), device_str(q.device())));
   const ScoreOperand bias = score_operand("bias", o.bias, scores_shape);
   const ScoreOperand mask = score_operand("mask", o.mask, scores_shape);
   if (!(o.dropout >= 0.0 && o.dropout <= 1.0))

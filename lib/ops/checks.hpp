@@ -32,6 +32,19 @@ inline void check_pair(const char* op, const Tensor& a, const Tensor& b) {
   check_same_dtype_and_device(op, a, b);
 }
 
+/// Throws unless `a` and `b` are floating, of one dtype and on one device; the messages name both arguments.
+inline void check_pair(const char* op, const char* a_arg, const Tensor& a, const char* b_arg, const Tensor& b) {
+  check_floating(op, a_arg, a);
+  check_floating(op, b_arg, b);
+  if (a.dtype() != b.dtype())
+    throw TypeError(fmt::format("{}: {} {} is {} but {} {} is {}; convert one with .to(dtype)", op, b_arg,
+                                shape_str(b.shape()), dtype_name(b.dtype()), a_arg, shape_str(a.shape()),
+                                dtype_name(a.dtype())));
+  if (a.device() != b.device())
+    throw DeviceError(fmt::format("{}: {} {} lives on {} but {} {} on {}", op, b_arg, shape_str(b.shape()),
+                                  device_str(b.device()), a_arg, shape_str(a.shape()), device_str(a.device())));
+}
+
 /// Throws unless `t` is defined and int64 (indices, class targets).
 inline void check_index_tensor(const char* op, const char* arg, const Tensor& t) {
   require_defined(t, op, arg);

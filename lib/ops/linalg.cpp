@@ -154,12 +154,17 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool transpose_weight) {
-  if (!bias.defined()) return matmul(x, weight, false, transpose_weight);
+  // linear's own checks first, so that no error of the matmul inside it speaks of matmul's a and b.
+  detail::check_pair("linear", "x", x, "weight", weight);
   if (x.dim() < 1 || weight.dim() != 2)
     throw ShapeError(fmt::format("linear: needs an input with a feature axis and a 2-D weight, got x {} and weight {}",
                                  shape_str(x.shape()), shape_str(weight.shape())));
+  if (const std::int64_t in = weight.size(transpose_weight ? 1 : 0); x.size(-1) != in)
+    throw ShapeError(fmt::format("linear: x {} has {} features but weight {} ({}) takes {}", shape_str(x.shape()),
+                                 x.size(-1), shape_str(weight.shape()), transpose_weight ? "out, in" : "in, out", in));
+  if (!bias.defined()) return matmul(x, weight, false, transpose_weight);
   Plan p = make_plan(x, weight, false, transpose_weight);
-  detail::check_pair("linear", x, bias);
+  detail::check_pair("linear", "x", x, "bias", bias);
   if (bias.shape() != Shape{p.n})
     throw ShapeError(fmt::format("linear: bias must have shape ({},) for {} outputs, got {}", p.n, p.n,
                                  shape_str(bias.shape())));

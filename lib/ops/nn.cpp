@@ -19,35 +19,13 @@ namespace {
 
 Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.dtype(), t.device()); }
 
-void check_index_tensor(const char* op, const char* arg, const Tensor& t) {
-  require_defined(t, op, arg);
-  if (t.dtype() != DType::int64)
-    throw TypeError(fmt::format("{}: argument '{}' must be int64, got {} of shape {}", op, arg,
-                                dtype_name(t.dtype()), shape_str(t.shape())));
-}
-
-// Throws unless int64 `ids` (indices, targets) live where the data they index does.
-void check_ids_device(const char* op, const Tensor& ids, const Tensor& data) {
-  if (ids.device() != data.device())
-    throw DeviceError(fmt::format("{}: int64 indices {} live on {} but the data {} lives on {}", op,
-                                  shape_str(ids.shape()), device_str(ids.device()), shape_str(data.shape()),
-                                  device_str(data.device())));
-}
-
 // Throws unless the optional `param` (weight or bias) is undefined or a (features,) tensor matching `a`.
 void check_affine(const char* op, const char* arg, const Tensor& param, const Tensor& a) {
   if (!param.defined()) return;
-  detail::check_pair(op, a, param);
+  detail::check_pair(op, "input", a, arg, param);
   if (param.shape() != Shape{a.shape().back()})
     throw ShapeError(fmt::format("{}: {} must have shape ({},) to match input {}, got {}", op, arg,
                                  a.shape().back(), shape_str(a.shape()), shape_str(param.shape())));
-}
-
-// The int64 element at flat position `pos` of `t`, wherever t lives (error paths only).
-std::int64_t index_at(const Tensor& t, std::int64_t pos) {
-  std::int64_t v = 0;
-  t.backend().copy_to_host(&v, t.data<std::int64_t>() + pos, sizeof v);
-  return v;
 }
 
 const NNKernels& kernels(const Tensor& t) {
@@ -124,14 +102,15 @@ Tensor layer_norm(const Tensor& a, const Tensor& weight, const Tensor& bias, dou
 }
 
 Tensor embedding(const Tensor& indices, const Tensor& weight) {
-  check_index_tensor("embedding", "indices", indices);
+  detail::check_index_tensor("embedding", "indices", indices);
   detail::check_floating("embedding", "weight", weight);
   if (weight.dim() != 2)
     throw ShapeError(fmt::format("embedding: weight must be 2-D (vocab, dim), got {}", shape_str(weight.shape())));
-  check_ids_device("embedding", indices, weight);
+  detail::check_same_device("embedding", "indices", indices, weight);
   const std::int64_t vocab = weight.shape()[0], dim = weight.shape()[1];
   Shape shape = indices.shape();
   shape.push_back(dim);
+  if (!weight.backend().nn()) return detail::composed_embedding(indices, weight);
   Tensor out = Tensor::empty(shape, weight.dtype(), weight.device());
   const std::int64_t* ids = indices.data<std::int64_t>();
   const std::int64_t bad = kernels(weight).embedding_forward(weight.dtype(), ids, indices.numel(),
@@ -139,7 +118,7 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
   if (bad >= 0)
     throw IndexError(fmt::format("embedding: index {} (at flat position {} of indices {}) is out of range for "
                                  "a vocabulary of {} rows",
-                                 index_at(indices, bad), bad, shape_str(indices.shape()), vocab));
+                                 detail::index_at(indices, bad), bad, shape_str(indices.shape()), vocab));
   if (needs_recording({&weight})) {
     record("embedding", {&indices, &weight}, out, [ids = indices.detach(), dim](BackwardContext& ctx) {
       // out[i] = weight[ids[i]]  =>  dweight[ids[i]] += dout[i]
@@ -153,16 +132,17 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
   detail::check_floating("cross_entropy", "logits", logits);
-  check_index_tensor("cross_entropy", "targets", targets);
+  detail::check_index_tensor("cross_entropy", "targets", targets);
   if (logits.dim() == 0 ||
       targets.shape() != Shape(logits.shape().begin(), logits.shape().end() - 1))
     throw ShapeError(fmt::format("cross_entropy: targets {} must have the shape of logits {} without its last "
                                  "(class) axis",
                                  shape_str(targets.shape()), shape_str(logits.shape())));
-  check_ids_device("cross_entropy", targets, logits);
+  detail::check_same_device("cross_entropy", "targets", targets, logits);
   const double ls = options.label_smoothing;
   if (!(ls >= 0.0 && ls <= 1.0))
     throw ValueError(fmt::format("cross_entropy: label_smoothing must be in [0, 1], got {}", ls));
+  if (!logits.backend().nn()) return detail::composed_cross_entropy(logits, targets, options);
   const std::int64_t classes = logits.shape().back(), rows = targets.numel();
   Tensor lse = Tensor::empty({rows}, logits.dtype(), logits.device());
   Tensor per_target = options.per_target ? Tensor::empty(targets.shape(), logits.dtype(), logits.device()) : Tensor();
@@ -174,7 +154,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
   if (bad >= 0)
     throw IndexError(fmt::format("cross_entropy: target {} (at flat position {} of targets {}) is not a class in "
                                  "[0, {}) nor ignore_index {}",
-                                 index_at(targets, bad), bad, shape_str(targets.shape()), classes,
+                                 detail::index_at(targets, bad), bad, shape_str(targets.shape()), classes,
                                  options.ignore_index));
   // All targets ignored: torch divides 0 by 0; xgrad gives a loss of 0 with a zero gradient.
   const double scale = !options.mean || options.per_target ? 1.0 : count ? 1.0 / static_cast<double>(count) : 0.0;

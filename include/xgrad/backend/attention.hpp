@@ -33,8 +33,9 @@ class AttentionKernels {
  public:
   virtual ~AttentionKernels() = default;
 
-  /// weights = masked_softmax(scale * Q·Kᵀ + bias) per (b, n) (blocked: mask == 0, s > t when `causal`, or
-  /// a -inf logit; blocked weights are exactly 0 and a row with nothing unblocked is all 0), written to
+  /// weights = masked_softmax(scale * Q·Kᵀ + bias) per (b, n) (blocked: mask == 0, s > t when `causal`, a -inf
+  /// bias entry or a -inf logit; blocked weights are exactly 0, a row with nothing unblocked is all 0, and a
+  /// row with a NaN (or +inf) among its unblocked logits is all NaN), written to
   /// `weights`; then out = (weights ⊙ dropout_mask)·V (dropout_mask may be null). `weights` may be null when
   /// nobody needs them (inference): each (b, n) block then lives in the kernel's own workspace.
   virtual void forward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v,

@@ -1,8 +1,9 @@
 #pragma once
 // The functional multi-head attention of Ivy (`multi_head_attention`) and PyTorch
-// (`multi_head_attention_forward`), spec §5, built on the shared core xgrad::attention().
+// (`multi_head_attention_forward`), docs/attention.md, built on the shared core xgrad::attention().
 // Masks keep PyTorch's polarity: an int64 mask is boolean with nonzero = blocked, a float mask is
-// added to the logits (-inf blocks). Fully blocked rows give zero weights, never NaN (spec §1.1).
+// added to the logits (-inf blocks). Fully blocked rows give zero weights, never NaN (docs/attention.md,
+// "The masked softmax").
 #include <cstdint>
 #include <optional>
 
@@ -48,7 +49,7 @@ struct MultiHeadAttentionResult {
 /// Multi-head attention in the Ivy/PyTorch functional form. Argument order is query, key, value; key and
 /// value both undefined means self-attention (both must be given or neither). Differentiable in the
 /// inputs, every weight and bias, static_k/static_v and float masks. Throws ShapeError naming the argument
-/// and shapes for every mismatch of spec §5.6, ValueError for bad settings.
+/// and shapes for every mismatch (docs/attention.md lists them), ValueError for bad settings.
 MultiHeadAttentionResult multi_head_attention(const Tensor& query, const Tensor& key = {}, const Tensor& value = {},
                                               const MultiHeadAttentionOptions& options = {});
 

@@ -15,7 +15,10 @@ void save(const nn::Module& module, const std::string& path);
 /// Loads `path` into `module`'s existing tensors (handles held elsewhere, e.g. by an optimizer, stay
 /// valid). Every key, shape and dtype is checked before anything is copied: a missing key (ValueError),
 /// an unexpected key when `strict` (ValueError), a wrong shape (ShapeError) or dtype (TypeError), or a
-/// damaged file (IOError) throws with the key and both shapes, and leaves the module unchanged.
+/// damaged file (IOError) throws with the key and both shapes, and leaves the module unchanged. Layers not
+/// built yet (Module::built()) are first built from the file's shapes, so no forward call is needed before
+/// loading; one the file cannot size is a ValueError naming it (layers built this way stay built when a
+/// later check fails).
 void load(nn::Module& module, const std::string& path, bool strict = true);
 
 /// Writes `optimizer`'s named state (step counts, moment buffers) to `path`, atomically.

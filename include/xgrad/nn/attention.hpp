@@ -1,5 +1,5 @@
 #pragma once
-// Keras's Attention layer (Luong dot-product or Bahdanau-like concat scores, spec §2) and the result type
+// Keras's Attention layer (Luong dot-product or Bahdanau-like concat scores, docs/attention.md) and the result type
 // shared by the attention layers.
 #include <cstdint>
 #include <optional>

@@ -32,7 +32,8 @@ struct DenseOptions {
 
 /// Keras Dense (torch.nn.Linear): out = activation(x @ kernel + bias) over the last axis of an input
 /// of any rank >= 1. The weights are built from the input's last extent on the first call, or up
-/// front when `input_dim` is given.
+/// front when `input_dim` is given, by build(), or by io::load; until then the layer is unbuilt and
+/// named_trainable_parameters() refuses it (docs/layers.md, "Weights built from the input").
 class Dense : public Layer {
  public:
   /// A layer with `options`; throws ValueError when units <= 0 or input_dim < 0.
@@ -47,7 +48,7 @@ class Dense : public Layer {
   /// for another input_dim.
   void build(std::int64_t input_dim);
   /// Whether the weights exist.
-  bool built() const { return kernel_.defined(); }
+  bool built() const override { return kernel_.defined(); }
   /// The (input_dim, units) kernel; undefined before build.
   const Tensor& kernel() const { return kernel_; }
   /// The (units,) bias; undefined before build or without use_bias.
@@ -62,6 +63,10 @@ class Dense : public Layer {
   void apply_own_constraints() override;
   /// Units and activation (and "unbuilt" before the first call), for summary().
   std::string describe() const override;
+  /// The ways to build the weights before a call, for the error of an unbuilt model.
+  std::string build_hint() const override;
+  /// build(in) from a `kernel` shape (in, units).
+  void build_own_from_shapes(const std::function<const Shape*(const std::string&)>& shape_of) override;
 
  private:
   DenseOptions options_;

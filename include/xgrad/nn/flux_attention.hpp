@@ -1,5 +1,5 @@
 #pragma once
-// Flux's `MultiHeadAttention((q_in, k_in, v_in) => (qk, v) => out; nheads, bias)` (spec §6) as an xgrad
+// Flux's `MultiHeadAttention((q_in, k_in, v_in) => (qk, v) => out; nheads, bias)` (docs/attention.md) as an xgrad
 // Module on the shared attention core. Flux arrays are column-major (dim, len, batch): the same memory as
 // xgrad's row-major (batch, len, dim), and its scores (kv_len, q_len, nheads, batch) are row-major
 // (B, N, T, S). Masks: nonzero = attend (Flux polarity). The additive score bias is differentiable.

@@ -13,7 +13,7 @@ namespace xgrad::nn {
 
 /// LayerNorm's arguments, named as in Keras's LayerNormalization (axis is always -1).
 struct LayerNormOptions {
-  double epsilon = 1e-3;                    ///< added to the variance (Keras's default; torch uses 1e-5)
+  double epsilon = 1e-3;                    ///< added to the variance: Keras's 1e-3 (torch, TransformerBlock: 1e-5)
   bool center = true;                       ///< add the learned offset `beta`
   bool scale = true;                        ///< multiply by the learned `gamma`
   Initializer beta_initializer = "zeros";   ///< draws `beta`
@@ -40,8 +40,8 @@ class LayerNorm : public Layer {
   Tensor forward(const Tensor& x) override;
   /// Creates `gamma` and `beta` of shape (input_dim,); throws ShapeError if built for another size.
   void build(std::int64_t input_dim);
-  /// Whether build() has run.
-  bool built() const { return built_dim_ > 0; }
+  /// Whether gamma and beta exist (always true when neither `center` nor `scale` asks for them).
+  bool built() const override { return built_dim_ > 0 || (!options_.center && !options_.scale); }
   /// The scale (undefined before build or without scale).
   const Tensor& gamma() const { return gamma_; }
   /// The offset (undefined before build or without center).
@@ -54,6 +54,10 @@ class LayerNorm : public Layer {
   void apply_own_constraints() override;
   /// Epsilon (and "unbuilt"), for summary().
   std::string describe() const override;
+  /// The ways to build gamma and beta before a call, for the error of an unbuilt model.
+  std::string build_hint() const override;
+  /// build(n) from a `gamma` or `beta` shape (n,).
+  void build_own_from_shapes(const std::function<const Shape*(const std::string&)>& shape_of) override;
 
  private:
   LayerNormOptions options_;

@@ -25,8 +25,18 @@ struct CrossEntropyLossOptions {
 
 /// Cross-entropy of `logits` (..., C) against int64 class indices `targets` (...), log-softmax fused in
 /// (Keras: SparseCategoricalCrossentropy(from_logits=True)). With Reduction::none the result has the
-/// targets' shape and ignored positions hold 0.
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyLossOptions& options = {});
+/// targets' shape and ignored positions hold 0. nn::cross_entropy is this function.
+Tensor cross_entropy_loss(const Tensor& logits, const Tensor& targets, const CrossEntropyLossOptions& options = {});
+
+/// cross_entropy_loss() under PyTorch's functional name. A template only for overload resolution: Tensor lives
+/// in namespace xgrad, so an unqualified call always sees the fused op xgrad::cross_entropy as well (and both are
+/// in scope under `using namespace xgrad; using namespace xgrad::nn;`). A call whose options fit both option
+/// structs (none, or only ignore_index / label_smoothing) then picks the op, which computes the same mean; a
+/// call with a `reduction` can only be this one. Without the template such calls were ambiguous.
+template <class = void>
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyLossOptions& options = {}) {
+  return cross_entropy_loss(logits, targets, options);
+}
 
 /// Binary cross-entropy on logits x against targets y in [0, 1] (same shape), computed stably as
 /// max(x, 0) - x y + log(1 + exp(-|x|)) (Keras: BinaryCrossentropy(from_logits=True)). `pos_weight`

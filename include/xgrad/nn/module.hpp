@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <type_traits>
 #include <memory>
 #include <string>
@@ -56,7 +57,8 @@ class Module {
   std::vector<NamedTensor> named_parameters(bool recurse = true) const;
   /// The parameters' handles, in the order of named_parameters().
   std::vector<Tensor> parameters(bool recurse = true) const;
-  /// Only the trainable parameters (those requiring grad), with dotted names.
+  /// Only the trainable parameters (those requiring grad), with dotted names: what an optimizer takes.
+  /// Throws ValueError naming every unbuilt module (see built()), whose weights would be missing from the list.
   std::vector<NamedTensor> named_trainable_parameters() const;
   /// Every buffer, with dotted names.
   std::vector<NamedTensor> named_buffers(bool recurse = true) const;
@@ -101,6 +103,21 @@ class Module {
   /// A Keras-like summary table: layer tree, parameter shapes and counts, totals.
   std::string summary() const;
 
+  /// Whether every parameter this module will have exists. Layers that size their weights from their input
+  /// (Dense, LayerNorm, MultiHeadAttention) are unbuilt until given the input width (an `input_dim` option,
+  /// build()), loaded with io::load, or called once; every other module is always built.
+  virtual bool built() const { return true; }
+  /// The unbuilt modules of this tree, this one included, with their dotted paths ("" for this module),
+  /// parents before children; empty once everything is built.
+  std::vector<std::pair<std::string, const Module*>> unbuilt_modules() const;
+  /// Throws ValueError when a module of this tree is unbuilt: "`operation`: 2 modules are not built
+  /// (`consequence`):" followed by one line per module with its type, dotted path and how to build it.
+  void require_built(const std::string& operation, const std::string& consequence) const;
+  /// Builds every unbuilt module of this tree from the shapes its parameters are to have, keyed by dotted
+  /// name (a checkpoint's names and shapes: io::load passes them). A module whose parameters are not listed
+  /// stays unbuilt; shapes that contradict a layer's options throw what its build() throws.
+  void build_from_shapes(const std::map<std::string, Shape>& parameter_shapes);
+
  protected:
   /// This module's own regularization terms (no children); undefined when it has none.
   virtual Tensor own_regularization_loss() const { return {}; }
@@ -112,6 +129,14 @@ class Module {
   void clear_activity_losses() { activity_losses_.clear(); }
   /// Hook for subclasses whose parameters are created lazily; called by summary() for display.
   virtual std::string describe() const { return {}; }
+  /// How to build this module without a forward call, for require_built()'s message (asked only when unbuilt).
+  virtual std::string build_hint() const { return "run one forward pass"; }
+  /// Builds this unbuilt module from the shapes of its parameters, named relative to it ("kernel",
+  /// "query.kernel"); `shape_of` gives null for a name it does not hold. Leaves the module unbuilt when they
+  /// do not determine it. Lazily built layers override it together with built() and build_hint().
+  virtual void build_own_from_shapes(const std::function<const Shape*(const std::string&)>& shape_of) {
+    (void)shape_of;
+  }
 
  private:
   void add_child(const std::string& name, Module* child, std::unique_ptr<Module> owned);
@@ -119,6 +144,8 @@ class Module {
   void check_new_name(const std::string& name) const;
   void collect(const std::string& prefix, bool recurse, bool parameters, std::vector<NamedTensor>& out) const;
   void summarise(const std::string& name, int depth, std::string& out) const;
+  template <class Self, class Fn>
+  static void visit(Self& self, const std::string& path, Fn&& fn);
 
   std::string type_name_;
   bool training_ = true;

@@ -1,5 +1,5 @@
 #pragma once
-// Keras 3's MultiHeadAttention (spec §3): einsum-dense projections laid out as Keras stores them, the fused
+// Keras 3's MultiHeadAttention (docs/attention.md): einsum-dense projections laid out as Keras stores them, the fused
 // attention core per (batch-like position, head), attention over any set of axes of N-D inputs.
 #include <array>
 #include <cstdint>
@@ -78,7 +78,7 @@ class MultiHeadAttention : public Module {
   MultiHeadAttention(std::int64_t num_heads, std::int64_t key_dim);
 
   /// Attends from `query` (B, ..., dq) over `value` (B, ..., dv): output query.shape[:-1] + O; scores in the
-  /// layout of spec §3.4 ((B, N, T, S) for rank-3 inputs), before dropout. Throws ShapeError naming the shapes
+  /// layout of docs/attention.md ((B, N, T, S) for rank-3 inputs), before dropout. Throws ShapeError naming the shapes
   /// when inputs, masks or built weights disagree, ValueError on bad attention_axes or causal over several axes.
   AttentionOutputs forward(const Tensor& query, const Tensor& value, const MultiHeadAttentionCall& call = {});
   /// Same as forward().
@@ -90,7 +90,7 @@ class MultiHeadAttention : public Module {
   /// already built for other feature sizes.
   void build(const Shape& query_shape, const Shape& value_shape, const Shape& key_shape);
   /// Whether the weights exist.
-  bool built() const { return built_; }
+  bool built() const override { return built_; }
   /// The weights in Keras's order (8 with biases, 4 without); empty before build.
   std::vector<Tensor> get_weights() const;
   /// Copies `weights` (Keras order and shapes) into the built weights; throws ShapeError/ValueError on a mismatch.
@@ -107,6 +107,10 @@ class MultiHeadAttention : public Module {
   void apply_own_constraints() override;
   /// Heads, widths and (unbuilt), for summary().
   std::string describe() const override;
+  /// The ways to build the weights before a call, for the error of an unbuilt model.
+  std::string build_hint() const override;
+  /// build() from the `query.kernel`, `key.kernel` and `value.kernel` shapes (d, N, H).
+  void build_own_from_shapes(const std::function<const Shape*(const std::string&)>& shape_of) override;
 
  private:
   MultiHeadAttentionOptions options_;

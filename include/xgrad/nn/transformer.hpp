@@ -30,7 +30,7 @@ struct TransformerBlockOptions {
   std::int64_t num_heads = 0;         ///< attention heads (> 0); each has key_dim d_model / num_heads
   std::int64_t mlp_ratio = 4;         ///< the MLP's hidden width is mlp_ratio * d_model
   double dropout = 0.0;               ///< rate of the attention-probability and both residual dropouts
-  double layer_norm_epsilon = 1e-5;   ///< LayerNorm epsilon (torch's and GPT-2's default)
+  double layer_norm_epsilon = 1e-5;   ///< LayerNorm epsilon: torch's and GPT-2's 1e-5, not nn::LayerNorm's Keras 1e-3
   DType dtype = DType::float32;       ///< dtype of the weights (and of accepted inputs)
   std::optional<std::uint64_t> seed = {};  ///< seed of the initializers and dropout masks (default: next_seed())
 };
@@ -85,7 +85,7 @@ struct TransformerLMOptions {
   std::int64_t num_layers = 0;        ///< number of blocks
   std::int64_t mlp_ratio = 4;         ///< MLP width factor of each block
   double dropout = 0.0;               ///< rate of the embedding dropout and of every block's dropouts
-  double layer_norm_epsilon = 1e-5;   ///< every LayerNorm's epsilon
+  double layer_norm_epsilon = 1e-5;   ///< every LayerNorm's epsilon (1e-5 as in GPT-2; nn::LayerNorm alone: 1e-3)
   DType dtype = DType::float32;       ///< dtype of the weights
   std::optional<std::uint64_t> seed = {};  ///< seed of every initializer and dropout (default: next_seed())
 };

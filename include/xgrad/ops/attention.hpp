@@ -1,7 +1,7 @@
 #pragma once
 // The attention core shared by nn::Attention, nn::MultiHeadAttention, functional::multi_head_attention
-// and the Flux-style constructor: scores = scale * Q·Kᵀ (+ bias), the masked softmax of
-// spec §1.1, dropout, then weights·V — one fused op with a hand-written backward.
+// and the Flux-style constructor: scores = scale * Q·Kᵀ (+ bias), the masked softmax (docs/attention.md,
+// "The masked softmax"), dropout, then weights·V — one fused op with a hand-written backward.
 #include "xgrad/tensor/generator.hpp"
 #include "xgrad/tensor/tensor.hpp"
 
@@ -28,8 +28,9 @@ struct AttentionResult {
 
 /// Multi-head attention core in projection layout: q (B, T, N, Dk), k (B, S, N, Dk), v (B, S, N, Dv)
 /// (the layout a projection produces, so no transposes are needed). Fully blocked rows give zero
-/// weights and zero output, never NaN. Differentiable in q, k, v and bias (output and scores). Throws
-/// ShapeError when q, k, v disagree or a mask/bias does not broadcast to (B, N, T, S), TypeError on dtypes,
+/// weights and zero output, never NaN; a NaN among a row's unblocked scores makes that row's weights and
+/// output NaN, and a NaN at a blocked position is ignored. Differentiable in q, k, v and bias (output and
+/// scores). Throws ShapeError when q, k, v disagree or a mask/bias does not broadcast to (B, N, T, S), TypeError on dtypes,
 /// ValueError for dropout outside [0, 1] or active dropout without a generator.
 AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options = {});
 

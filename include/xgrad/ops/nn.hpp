@@ -9,10 +9,11 @@ namespace xgrad {
 
 /// exp(a) / sum(exp(a)) along `axis`, computed with the slice maximum subtracted (logits of 1e4 stay
 /// finite). -inf entries get weight 0; xgrad rule: a slice that is entirely -inf gives zeros (torch gives
-/// NaN) and passes no gradient back.
+/// NaN) and passes no gradient back. A slice holding a NaN or +inf is NaN throughout.
 Tensor softmax(const Tensor& a, std::int64_t axis = -1);
 /// log(softmax(a)) along `axis`, computed as a - max - log(sum(exp(a - max))). -inf entries give -inf;
-/// xgrad rule: a slice that is entirely -inf gives zeros (torch gives NaN) and passes no gradient back.
+/// xgrad rule: a slice that is entirely -inf gives zeros (torch gives NaN) and passes no gradient back. A
+/// slice holding a NaN or +inf is NaN throughout.
 Tensor log_softmax(const Tensor& a, std::int64_t axis = -1);
 /// Normalises the last axis to zero mean and unit variance, then scales by `weight` and adds `bias`
 /// (each of shape (last,) or undefined); saves mean and 1/std for the backward. Uses the biased variance,

@@ -43,26 +43,24 @@ using cpu::row_max;
 using cpu::softmax_prefix;
 
 // One row of logits z into weights p (p may be z): add the bias, replace blocked logits by -inf (blocked:
-// s >= limit, a zero keep-mask entry, or a -inf logit), then softmax with the maximum of the unblocked logits
-// subtracted. Blocked weights come out exactly 0 (exp(-inf) = 0), written up to `end`; a row with nothing
-// unblocked is all 0, never NaN. Only the prefix [0, limit) is read, so a causal row costs just its allowed
-// columns.
+// s >= limit, a zero keep-mask entry, or a -inf bias entry or logit), then softmax with the maximum of the
+// unblocked logits subtracted. Blocked weights come out exactly 0 (exp(-inf) = 0), written up to `end`; a row
+// with nothing unblocked is all 0, never NaN. A NaN among the unblocked logits makes the whole row NaN (the
+// maximum propagates it); a NaN at a blocked position is replaced like any blocked logit and leaves no trace.
+// Only the prefix [0, limit) is read, so a causal row costs just its allowed columns.
 template <class T, class M>
 void masked_softmax_row(const T* z, T* p, int64_t end, int64_t limit, const T* bias, int64_t bias_step, const M* mask,
                         int64_t mask_step) {
   int64_t n = limit;
-  T m;
   if (bias || mask) {
-    m = kNegInf<T>;
     for (int64_t s = 0; s < limit; ++s) {
-      const T x = bias ? z[s] + bias[s * bias_step] : z[s];
-      p[s] = mask && mask[s * mask_step] == M(0) ? kNegInf<T> : x;
-      m = std::max(m, p[s]);
+      const T b = bias ? bias[s * bias_step] : T(0);
+      const bool blocked = (mask && mask[s * mask_step] == M(0)) || b == kNegInf<T>;  // NaN + -inf would be NaN
+      p[s] = blocked ? kNegInf<T> : z[s] + b;
     }
     z = p;
-  } else {
-    m = row_max(z, n);
   }
+  const T m = row_max(z, n);
   if (m == kNegInf<T>) n = 0;  // nothing may be attended: zero weights (torch would give NaN)
   softmax_prefix(z, p, n, end, m);
 }

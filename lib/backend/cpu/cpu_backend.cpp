@@ -20,8 +20,8 @@ namespace {
 constexpr std::size_t kAlignment = 64;  // one cache line; also the widest SIMD register
 
 // Freed large blocks are kept for reuse. glibc hands blocks this large back to the kernel on free, so each
-// training step's activations would arrive as fresh pages, faulted in and zeroed 4 KiB at a time: about 6 %
-// of a Tiny LM step, and the page-table lock serialises the threads. A step allocates the same sizes every
+// training step's activations would arrive as fresh pages, faulted in and zeroed 4 KiB at a time (a measurable
+// share of a Tiny LM step: docs/benchmarks.md), and the page-table lock serialises the threads. A step allocates the same sizes every
 // time, so a cache keyed by exact (page-rounded) size serves nearly every request after the first step.
 constexpr std::size_t kCachedMin = std::size_t{64} << 10;  // smaller blocks stay with glibc, which reuses them
 constexpr std::size_t kPage = std::size_t{4} << 10;

@@ -1,7 +1,8 @@
 // CPU elementwise kernels. Arithmetic is plain loops (the compiler vectorises them with
 // -O3 -march=native); transcendental maps go through xtensor adapters so xsimd's vectorised
 // exp/log/tanh/erf are used. Broadcasting never goes through xtensor: its column broadcasts do not
-// vectorise (docs: stack notes), so every pattern is a loop over collapsed rows.
+// vectorise (docs/benchmarks.md, "Measurements behind design comments"), so every pattern is a loop over
+// collapsed rows.
 #include "xgrad/backend/elementwise.hpp"
 
 // GCC 12 reports -Wuninitialized false positives inside the AVX-512 intrinsics that xsimd's math

@@ -47,6 +47,7 @@ void store(T* p, int64_t i, T v) {
 
 using cpu::lane_sum;
 using cpu::row_dot;
+using cpu::max_or_nan;
 using cpu::row_max;
 using cpu::softmax_prefix;
 
@@ -131,7 +132,7 @@ void softmax_strided(const T* x, T* y, AxisView v, bool log) {
       std::fill(m, m + J, kNegInf<T>);
       std::fill(s, s + J, T(0));
       for (int64_t k = 0; k < v.axis; ++k)
-        for (int64_t j = 0; j < J; ++j) m[j] = std::max(m[j], x[at(k) + j]);
+        for (int64_t j = 0; j < J; ++j) m[j] = max_or_nan(m[j], x[at(k) + j]);
       for (int64_t j = 0; j < J; ++j) m[j] = m[j] == kNegInf<T> ? T(0) : m[j];  // all -inf: exps are 0
       for (int64_t k = 0; k < v.axis; ++k) {
         const T* xk = x + at(k);
@@ -139,15 +140,16 @@ void softmax_strided(const T* x, T* y, AxisView v, bool log) {
         map_to(yk, J, [&](int64_t j, auto t) { return xsimd::exp(load(xk, j, t) - load(m, j, t)); });
         for (int64_t j = 0; j < J; ++j) s[j] += yk[j];
       }
+      // s is 0 (every entry -inf), positive, or NaN (a NaN or +inf entry): NaN must reach every output
       if (log) {  // m := logsumexp, s := whether the column has any weight
         for (int64_t j = 0; j < J; ++j) {
-          m[j] = s[j] > T(0) ? m[j] + std::log(s[j]) : T(0);
-          s[j] = s[j] > T(0) ? T(1) : T(0);
+          m[j] = s[j] != T(0) ? m[j] + std::log(s[j]) : T(0);
+          s[j] = s[j] != T(0) ? T(1) : T(0);
         }
         for (int64_t k = 0; k < v.axis; ++k)
           for (int64_t j = 0; j < J; ++j) y[at(k) + j] = s[j] != T(0) ? x[at(k) + j] - m[j] : T(0);
       } else {
-        for (int64_t j = 0; j < J; ++j) s[j] = s[j] > T(0) ? T(1) / s[j] : T(0);
+        for (int64_t j = 0; j < J; ++j) s[j] = s[j] != T(0) ? T(1) / s[j] : T(0);
         for (int64_t k = 0; k < v.axis; ++k)
           for (int64_t j = 0; j < J; ++j) y[at(k) + j] *= s[j];
       }

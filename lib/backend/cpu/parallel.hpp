@@ -1,7 +1,8 @@
 #pragma once
 // xgrad's CPU thread pool, the one owner of the cores. OpenBLAS runs single-threaded inside it: two
-// pools spinning on the same two cores made LibTorch's step 2.2x slower (stack notes), and a GEMM
-// split into row or column blocks parallelises as well as OpenBLAS's own threads on our shapes.
+// pools spinning on the same cores fight over them (docs/benchmarks.md, "Measurements behind design
+// comments"), and a GEMM split into row or column blocks parallelises as well as OpenBLAS's own threads
+// on our shapes.
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>

@@ -2,7 +2,8 @@
 // set to 0 on reduced axes (after merging neighbouring axes of one kind), so every pattern becomes
 // either "sum a contiguous row into one output" (reduced innermost axis, xsimd accumulators) or
 // "add a contiguous row onto an output row" (kept innermost axis, a vectorised loop). No xtensor
-// reducers: over the last axis they cost ~10x a plain loop (stack notes).
+// reducers: over the last axis they are many times slower than a plain loop (docs/benchmarks.md,
+// "Measurements behind design comments").
 #include "xgrad/backend/reduction.hpp"
 
 #include <xsimd/xsimd.hpp>

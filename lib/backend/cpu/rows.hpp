@@ -54,16 +54,30 @@ T lane_sum(const Batch& b) {
   return lane_reduce(b, [](const auto& x, const auto& y) { return x + y; });
 }
 
-/// max of x[0, n); -inf for n = 0.
+/// max(a, b), NaN when either is: std::max(a, b) returns a when b is NaN, so a row maximum built from it
+/// would skip a NaN, and a row of NaN logits would pass for a fully blocked one.
+template <class T>
+T max_or_nan(T a, T b) {
+  return std::isnan(b) || b > a ? b : a;
+}
+
+/// max of x[0, n), NaN when any entry is NaN (the SIMD max instructions, like std::max, keep or drop a NaN
+/// depending on its operand position); -inf for n = 0.
 template <class T>
 T row_max(const T* x, std::int64_t n) {
   using Batch = xsimd::batch<T>;
   constexpr std::int64_t W = Batch::size;
   Batch acc(-std::numeric_limits<T>::infinity());
+  xsimd::batch_bool<T> nan(false);
   std::int64_t i = 0;
-  for (; i + W <= n; i += W) acc = xsimd::max(acc, Batch::load_unaligned(x + i));
-  T m = lane_reduce(acc, [](const auto& x, const auto& y) { return xsimd::max(x, y); });
-  for (; i < n; ++i) m = std::max(m, x[i]);
+  for (; i + W <= n; i += W) {
+    const Batch b = Batch::load_unaligned(x + i);
+    acc = xsimd::max(acc, b);
+    nan = nan | xsimd::isnan(b);  // not b != b: xsimd 8 compares AVX batches ordered, so NaN != NaN is false
+  }
+  T m = xsimd::any(nan) ? std::numeric_limits<T>::quiet_NaN()
+                        : lane_reduce(acc, [](const auto& x, const auto& y) { return xsimd::max(x, y); });
+  for (; i < n; ++i) m = max_or_nan(m, x[i]);
   return m;
 }
 
@@ -80,8 +94,10 @@ T row_dot(const T* a, const T* b, std::int64_t n) {
   return sum;
 }
 
-/// p[0, n) = softmax(z[0, n)) given its maximum m (finite), with xsimd's exp (GCC vectorises std::exp only
-/// under -ffast-math, which is unsafe with -inf logits); p[n, end) = 0 exactly. p may be z.
+/// p[0, n) = softmax(z[0, n)) given its maximum m (finite, or NaN / +inf when z holds one), with xsimd's exp
+/// (GCC vectorises std::exp only under -ffast-math, which is unsafe with -inf logits); p[n, end) = 0 exactly.
+/// A NaN or +inf logit makes the sum NaN, and then every p[0, end) is NaN: the row cannot be normalised, and
+/// a NaN must reach the output rather than vanish into weights that look valid. p may be z.
 template <class T>
 void softmax_prefix(const T* z, T* p, std::int64_t n, std::int64_t end, T m) {
   using Batch = xsimd::batch<T>;
@@ -97,7 +113,7 @@ void softmax_prefix(const T* z, T* p, std::int64_t n, std::int64_t end, T m) {
   for (; i < n; ++i) sum += (p[i] = std::exp(z[i] - m));
   const T inv = T(1) / sum;
   for (i = 0; i < n; ++i) p[i] *= inv;
-  std::fill(p + n, p + end, T(0));
+  std::fill(p + n, p + end, std::isnan(inv) ? inv : T(0));
 }
 
 }  // namespace xgrad::cpu

@@ -43,7 +43,7 @@ Layout simplify(const Strides& shape, const Strides& dst, const Strides& src) {
 // dst[r * dst_row + c] op= src[r + c * src_col]: the swap of the last two axes, in square tiles.
 // Each tile is first read along src's contiguous axis into a local buffer and then written along
 // dst's contiguous axis, so neither side walks a column: with power-of-two row lengths a column's
-// cache lines all fall into one cache set and evict each other (measured 3-4x slower).
+// cache lines all fall into one cache set and evict each other (docs/benchmarks.md has the measurement).
 template <class T, class Op>
 void transpose_2d(std::int64_t rows, std::int64_t cols, T* dst, std::int64_t dst_row, const T* src,
                   std::int64_t src_col, Op op) {
