@@ -6,6 +6,7 @@
 
 #include "fixtures.hpp"
 #include "testing.hpp"
+#include "xgrad/backend/threads.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/backend/backend.hpp"
 #include "xgrad/ops/elementwise.hpp"

@@ -1,8 +1,14 @@
 #include "ops/composed.hpp"
 
+#include <fmt/format.h>
+
 #include <limits>
 
+#include "ops/checks.hpp"
+
+#include "xgrad/ops/compare.hpp"
 #include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/indexing.hpp"
 #include "xgrad/ops/linalg.hpp"
 #include "xgrad/ops/reduction.hpp"
 #include "xgrad/ops/shape.hpp"
@@ -52,6 +58,48 @@ Tensor composed_layer_norm(const Tensor& a, const Tensor& weight, const Tensor& 
 Tensor composed_mse(const Tensor& a, const Tensor& b) {
   const Tensor d = a - b;
   return mean(d * d);
+}
+
+Tensor composed_embedding(const Tensor& indices, const Tensor& weight) {
+  Shape shape = indices.shape();
+  shape.push_back(weight.size(1));
+  try {
+    return reshape(index_select(weight, 0, reshape(indices, {-1})), shape);
+  } catch (const IndexError& e) {
+    throw IndexError(fmt::format("embedding: an index is outside the vocabulary of {} rows ({})", weight.size(0),
+                                 e.what()));
+  }
+}
+
+Tensor composed_cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
+  const std::int64_t classes = logits.size(-1), rows = targets.numel();
+  const Tensor x = reshape(logits, {rows, classes});
+  const Tensor t = reshape(targets, {rows, 1});
+  const Tensor one = constant(1.0, x), zero = constant(0.0, x);
+  const Tensor counted = where(ne(t, static_cast<double>(options.ignore_index)), one, zero);  // (rows, 1)
+  // A target outside [0, classes) that is not ignored is an error, as in the fused kernel.
+  const Tensor out_of_range = where(counted, where(lt(t, 0.0), one, where(ge(t, static_cast<double>(classes)), one, zero)), zero);
+  if (rows > 0 && max(out_of_range).item() != 0.0) {
+    const auto bad = static_cast<std::int64_t>(argmax(reshape(out_of_range, {rows})).item());
+    throw IndexError(fmt::format("cross_entropy: target {} (at flat position {} of targets {}) is not a class in "
+                                 "[0, {}) nor ignore_index {}",
+                                 index_at(targets, bad), bad, shape_str(targets.shape()), classes, options.ignore_index));
+  }
+  // lse = m + log(sum(exp(x - m))) with the shift of composed_softmax; x_t picked by where, never by a
+  // product, so a -inf logit elsewhere in the row cannot turn 0 * -inf into NaN.
+  const Tensor m = max(x.detach(), {-1}, true);
+  const Tensor shift = where(m - m, zero, m);
+  const Tensor s = sum(exp(x - shift), {-1}, true);
+  const Tensor lse = shift + log(where(s, s, one));
+  const Tensor picked = sum(where(eq(t, arange(classes, DType::int64, x.device())), x, zero), {-1}, true);
+  Tensor row = (lse - picked) * (1.0 - options.label_smoothing);
+  if (options.label_smoothing != 0.0) row = row + (lse - mean(x, {-1}, true)) * options.label_smoothing;
+  row = where(counted, row, zero);
+  if (options.per_target) return reshape(row, targets.shape());
+  const Tensor total = sum(row);
+  if (!options.mean) return total;
+  const Tensor count = sum(counted);
+  return total / where(count, count, one);  // nothing counted: 0 / 1, a zero loss with a zero gradient
 }
 
 AttentionResult composed_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o,

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "xgrad/ops/attention.hpp"
+#include "xgrad/ops/nn.hpp"
 #include "xgrad/tensor/tensor.hpp"
 
 namespace xgrad::detail {
@@ -19,6 +20,14 @@ Tensor composed_layer_norm(const Tensor& a, const Tensor& weight, const Tensor& 
 
 /// mean((a - b)^2).
 Tensor composed_mse(const Tensor& a, const Tensor& b);
+
+/// Rows of `weight` picked by `indices`: index_select along axis 0, reshaped to indices.shape + (dim,).
+Tensor composed_embedding(const Tensor& indices, const Tensor& weight);
+
+/// cross_entropy from a composed log-sum-exp and the target logits picked with a one-hot where: per row
+/// (1 - ls)(lse - x_t) + ls (lse - mean(x)), 0 on ignored rows, then summed, averaged over the counted rows
+/// (0 when none is counted) or kept per target, as `options` say. Targets are validated like the fused op's.
+Tensor composed_cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options);
 
 /// The attention core from permutes, batched matmuls, where and composed_softmax, with the fused core's
 /// blocking rules; `dropout_mask` (B, N, T, S) scales the weights when defined.
