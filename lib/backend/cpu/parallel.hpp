@@ -1,6 +1,6 @@
 #pragma once
 // xgrad's CPU thread pool, the one owner of the cores. OpenBLAS runs single-threaded inside it: two
-// pools spinning on the same two cores made LibTorch's step 2.2x slower (stack notes), and a GEMM
+// pools spinning on the same two cores made LibTorch's step 2.2x slower, and a GEMM
 // split into row or column blocks parallelises as well as OpenBLAS's own threads on our shapes.
 #include <algorithm>
 #include <cstdint>
@@ -25,8 +25,10 @@ void run_parallel(std::int64_t n, std::int64_t chunk, RangeFn fn, void* ctx);
 
 /// A region is cut into up to this many chunks per thread, taken one at a time by whichever thread is free:
 /// when a worker is preempted (another process wants its core), the others take over its share, all but the
-/// one chunk it is running.
-constexpr std::int64_t kChunksPerThread = 4;
+/// one chunk it is running. More chunks shrink that remainder but cost per-call overhead (each GEMM block
+/// packs its operand again); under load, 1, 2, 4 and 8 measured alike in wall time, and CPU time per step
+/// grew with the count.
+constexpr std::int64_t kChunksPerThread = 2;
 /// The most chunks a region is cut into (the pool's claim counter has 16 bits).
 constexpr std::int64_t kMaxChunks = 4096;
 
