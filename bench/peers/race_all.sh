@@ -6,7 +6,7 @@
 #  2. the Tiny LM race against every peer, 1 and 2 threads, quiet and with the competitor, 5 rounds;
 #  3. the larger model, 2 threads, quiet, 3 rounds of 5 timed steps (a step is ~125x the Tiny LM's work).
 # Each part's output and raw JSON lines go to OUT_DIR (default build-bench/race-DATE), with `uptime` before
-# and after each part. Set RACE_QUICK=1 for a short smoke run (1 round, 3 steps).
+# and after each part, and the Markdown tables of parts 2 and 3 to OUT_DIR/{tiny,large}-tables.md. Set RACE_QUICK=1 for a short smoke run (1 round, 3 steps).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-build-bench/race-$(date +%Y%m%d-%H%M)}
@@ -32,4 +32,7 @@ part tiny python3 bench/peers/run_race.py --build build-bench --model tiny --thr
      --rounds "$rounds" --steps "$steps" --json-out "$OUT/tiny.jsonl"
 part large python3 bench/peers/run_race.py --build build-bench --model large --threads 2 --competitor off \
      --rounds "$large_rounds" --steps "$large_steps" --warmup 1 --json-out "$OUT/large.jsonl"
+for model in tiny large; do  # the Markdown tables docs/benchmarks.md shows
+  python3 bench/peers/run_race.py --tables "$OUT/$model.jsonl" >"$OUT/$model-tables.md"
+done
 echo "race_all: results in $OUT"

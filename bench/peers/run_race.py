@@ -46,6 +46,7 @@ def parse_args():
     p.add_argument("--python", default=str(ROOT / ".venv-peers" / "bin" / "python"), help="the peers' interpreter")
     p.add_argument("--timeout", type=int, default=3600, help="seconds one run may take before it is killed")
     p.add_argument("--json-out", help="write every result (JSON lines) here")
+    p.add_argument("--tables", metavar="JSONL", help="only print Markdown tables of a --json-out file (for docs)")
     args = p.parse_args()
     args.threads = [int(t) for t in args.threads.split(",")]
     args.programs = [x for x in args.programs.split(",") if x]
@@ -166,8 +167,41 @@ def summarize(results, args):
     print(f"  load average (1 min) before the runs: {min(loads):.1f}-{max(loads):.1f}")
 
 
+def markdown_tables(path):
+    """One Markdown table per (condition, threads) of a --json-out file: each program's rounds side by side."""
+    results = [json.loads(line) for line in open(path)]
+    rounds = sorted({r["round"] for r in results})
+    for competitor, threads in sorted({(r["competitor"], r["threads"]) for r in results}):
+        print(f"\n**{threads_text(threads)}, {'with the competitor' if competitor else 'without the competitor'}**\n")
+        print("| program | " + " | ".join(f"round {k}: step ms (tokens/s), FMA %, load" for k in rounds)
+              + " | xgrad ÷ this, by round | peak RSS |")
+        print("|---|" + "---|" * len(rounds) + "---|---|")
+        for program in PROGRAMS:
+            by_round = {r["round"]: r for r in results
+                        if (r["program"], r["competitor"], r["threads"]) == (program, competitor, threads)}
+            if not by_round:
+                continue
+            cells = []
+            for k in rounds:
+                r = by_round.get(k)
+                fma = r and "flops_per_step" in r and r["flops_per_step"] / (r["step_ms"] / 1e3) / (110e9 * threads)
+                cells.append("—" if not r else f"{r['step_ms']:.0f} ({r['tokens_per_s'] / 1000:.1f}k), "
+                             f"{'-' if not fma else f'{100 * fma:.1f} %'}, {r['load_average']:.1f}")
+            ratios = " / ".join(f"{by_round[k]['xgrad_ratio']:.2f}×" for k in rounds
+                                if by_round.get(k, {}).get("xgrad_ratio"))
+            rss = max(r["peak_rss_mb"] for r in by_round.values())
+            name = next(iter(by_round.values()))["framework"]
+            print(f"| {name} | " + " | ".join(cells) + f" | {ratios or '—'} | {rss:.0f} MB |")
+
+
+def threads_text(n):
+    return f"{n} thread{'s' if n > 1 else ''}"
+
+
 def main():
     args = parse_args()
+    if args.tables:
+        return markdown_tables(args.tables)
     allowed = sorted(os.sched_getaffinity(0))
     if max(args.threads) > len(allowed):
         sys.exit(f"run_race: {max(args.threads)} threads need as many CPUs; this process may use {len(allowed)}")
@@ -184,7 +218,7 @@ def main():
     results, failures = [], 0
     out = open(args.json_out, "w") if args.json_out else None
     for rnd in range(1, args.rounds + 1):
-        rows = []
+        rows, started = [], time.strftime("%Y-%m-%d %H:%M:%S %Z")
         for competitor in conditions:
             with Competitor(args, allowed[-1]) if competitor else contextlib.nullcontext():
                 for threads in args.threads:
@@ -202,8 +236,8 @@ def main():
                             out.write(json.dumps(r) + "\n")
                             out.flush()
                     rows += config
-        print(f"\nround {rnd} of {args.rounds}  ({time.strftime('%Y-%m-%d %H:%M:%S %Z')}, load "
-              f"{Path('/proc/loadavg').read_text().split()[0]})")
+        print(f"\nround {rnd} of {args.rounds} (from {started} to {time.strftime('%H:%M:%S')}, load "
+              f"{Path('/proc/loadavg').read_text().split()[0]} at its end)")
         print_round(rows)
         results += rows
     if results:
