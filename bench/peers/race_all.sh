@@ -17,7 +17,8 @@ cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DXGRAD_WERROR=ON -DXGRAD_B
       -DXGRAD_BUILD_TESTS=OFF -DXGRAD_BUILD_EXAMPLES=OFF >/dev/null
 targets=(bench_race_xgrad)
 # bench_race (LibTorch's side) exists only where CMake found Debian's libtorch-dev.
-cmake --build build-bench --target help | grep -qx '\.\.\. bench_race' && targets+=(bench_race)
+help=$(cmake --build build-bench --target help)
+grep -qx '\.\.\. bench_race' <<<"$help" && targets+=(bench_race)
 cmake --build build-bench -j"$(nproc)" --target "${targets[@]}"
 bash tools/setup-peers.sh
 

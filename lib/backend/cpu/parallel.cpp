@@ -26,7 +26,7 @@ constexpr auto kSpin = std::chrono::microseconds(100);
 // poller's time slice.
 constexpr int kPausesPerYield = 64;
 
-thread_local bool in_region = false;  // nested parallel_for calls run inline
+thread_local bool in_region = false;  // a region opened inside a region runs its chunks on its caller
 
 // A spin-wait hint: lets the sibling hardware thread run and saves power while polling.
 inline void cpu_relax() {
