@@ -89,7 +89,8 @@ wheel_for() {
 added=()
 for attempt in $(seq 1 16); do
   if err=$("$VENV/bin/python" -c "import torch" 2>&1); then break; fi
-  missing=$(grep -oE "lib[A-Za-z0-9_]+\.so[.0-9]*: cannot open|undefined symbol: [A-Za-z0-9_]+" <<<"$err" | head -1 || true)
+  pattern="lib[A-Za-z0-9_]+\.so[.0-9]*: cannot open|undefined symbol: [A-Za-z0-9_]+"
+  missing=$(grep -oE "$pattern" <<<"$err" | head -1 || true)
   missing=${missing%: cannot open}
   missing=${missing#undefined symbol: }
   if [[ -z "$missing" ]] || ! wheel=$(wheel_for "$missing"); then

@@ -6,12 +6,14 @@
 #  2. the Tiny LM race against every peer, 1 and 2 threads, quiet and with the competitor, 5 rounds;
 #  3. the larger model, 2 threads, quiet, 3 rounds of 5 timed steps (a step is ~125x the Tiny LM's work).
 # Each part's output and raw JSON lines go to OUT_DIR (default build-bench/race-DATE), with `uptime` before
-# and after each part, and the Markdown tables of parts 2 and 3 to OUT_DIR/{tiny,large}-tables.md. Set RACE_QUICK=1 for a short smoke run (1 round, 3 steps).
+# and after each part, and the Markdown tables of parts 2 and 3 to OUT_DIR/{tiny,large}-tables.md.
+# RACE_QUICK=1 makes it a short smoke run (1 round, 3 steps; 1 step of the larger model).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-build-bench/race-$(date +%Y%m%d-%H%M)}
 mkdir -p "$OUT"
-if [[ "${RACE_QUICK:-0}" == 1 ]]; then rounds=1 steps=3 large_rounds=1 large_steps=1; else rounds=5 steps=30 large_rounds=3 large_steps=5; fi
+rounds=5 steps=30 large_rounds=3 large_steps=5
+[[ "${RACE_QUICK:-0}" == 1 ]] && rounds=1 steps=3 large_rounds=1 large_steps=1
 
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DXGRAD_WERROR=ON -DXGRAD_BUILD_BENCH=ON \
       -DXGRAD_BUILD_TESTS=OFF -DXGRAD_BUILD_EXAMPLES=OFF >/dev/null

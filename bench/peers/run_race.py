@@ -150,7 +150,8 @@ def summarize(results, args):
         ratios = [r["xgrad_ratio"] for r in results if (r["competitor"], r["threads"], r["program"]) ==
                   (competitor, threads, program) and r.get("xgrad_ratio")]
         if ratios:
-            print(f"  xgrad / {program:<14} {threads} thr, {'competitor' if competitor else 'quiet':<10}: {spread(ratios)}")
+            condition = "competitor" if competitor else "quiet"
+            print(f"  xgrad / {program:<14} {threads} thr, {condition:<10}: {spread(ratios)}")
     for program in args.programs:
         for competitor in sorted({r["competitor"] for r in results}):
             for threads in [t for t in args.threads if t != 1]:
@@ -185,7 +186,9 @@ def markdown_tables(path):
             for k in rounds:
                 r = by_round.get(k)
                 fma = r and "flops_per_step" in r and r["flops_per_step"] / (r["step_ms"] / 1e3) / (110e9 * threads)
-                cells.append("—" if not r else f"{r['step_ms']:.0f} ({r['tokens_per_s'] / 1000:.1f}k), "
+                tps = r and r["tokens_per_s"]
+                tps = tps and (f"{tps / 1000:.1f}k" if tps >= 1000 else f"{tps:.0f}")
+                cells.append("—" if not r else f"{r['step_ms']:.0f} ({tps}), "
                              f"{'-' if not fma else f'{100 * fma:.1f} %'}, {r['load_average']:.1f}")
             ratios = " / ".join(f"{by_round[k]['xgrad_ratio']:.2f}×" for k in rounds
                                 if by_round.get(k, {}).get("xgrad_ratio"))
