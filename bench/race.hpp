@@ -1,22 +1,49 @@
 #pragma once
-// The Tiny LM training race: one function per framework, each timing the same training step of the
-// model defined in docs/benchmarks.md, and one printer comparing them.
+// The Transformer LM training race: one function per framework, each timing the same training step of the
+// models defined in docs/benchmarks.md, a competing process for the "busy machine" rows, and one printer
+// comparing them.
+#include <sys/types.h>
+
 #include <chrono>
 #include <string>
 #include <vector>
 
 namespace race {
 
-/// The Tiny LM and how long to time it.
+/// The raced model's sizes: a GPT-2-shaped LM (see docs/benchmarks.md), trained on a fixed random batch.
+struct Model {
+  std::string name;
+  int vocab = 0, context = 0, d_model = 0, heads = 0, layers = 0, d_ff = 0, batch = 0;
+  long parameters = 0;  ///< every side asserts its model has exactly this many
+};
+
+/// The Tiny LM: 2 layers of width 128, batch 32 x context 64, 421,697 parameters.
+Model tiny_lm();
+/// The larger model: 8 layers of width 512, 8 heads, batch 16 x context 256, vocabulary 256.
+Model large_lm();
+/// "tiny" or "large"; throws std::invalid_argument naming the valid names otherwise.
+Model model_named(const std::string& name);
+
+/// Floating-point operations of one training step, counted as the products do them: 2 per multiply-add of
+/// every weight product (forward, and both backward products: 6 x weights x tokens) and of the attention
+/// products Q·Kᵀ and P·V over the full T x T square (forward 2, backward 4), causal or not. Embedding
+/// lookups, elementwise work and the optimizer are not counted.
+double flops_per_step(const Model& m);
+/// The FMA limit this fraction is taken against: fp32 FLOP/s of one core of the measuring machine.
+constexpr double kFmaLimitPerCore = 110e9;
+
+/// One timed run: a model, a precision, a thread count, with or without the competing process.
 struct Config {
-  int vocab = 65, context = 64, d_model = 128, heads = 4, layers = 2, d_ff = 512, batch = 32;
+  Model model = tiny_lm();
+  std::string precision = "f32";  ///< arithmetic of the products; "f32" is the only one every side has
   double lr = 3e-4;
   int warmup_steps = 3;  ///< untimed steps first (allocator and thread pools warm up)
   int steps = 20;        ///< timed steps; the median is reported
   int threads = 1;
+  bool competitor = false;  ///< run while a Competitor holds one core
 };
 
-/// Medians of one framework's timed steps at one thread count.
+/// Medians of one framework's timed steps in one configuration.
 struct Result {
   std::string framework;
   int threads = 0;
@@ -26,6 +53,8 @@ struct Result {
   double tokens_per_s = 0;  ///< batch * context / median step
   double peak_rss_mb = 0;   ///< getrusage(RUSAGE_SELF).ru_maxrss of the process that ran it
   double first_loss = 0, last_loss = 0;  ///< sanity: the loss must fall
+  bool competitor = false;  ///< measured while the Competitor ran
+  double load_average = 0;  ///< 1-minute load average when the run started
 };
 
 /// Median of a non-empty sample.
@@ -63,17 +92,44 @@ void time_steps(const Config& cfg, Result& r, Forward forward, Backward backward
   }
   r.cpu_ms = (cpu_time_ms() - cpu0) / cfg.steps;
   r.step_ms = median(step), r.forward_ms = median(fwd), r.backward_ms = median(bwd), r.optimizer_ms = median(opt);
-  r.tokens_per_s = double(cfg.batch) * cfg.context / (r.step_ms / 1000.0);
+  r.tokens_per_s = double(cfg.model.batch) * cfg.model.context / (r.step_ms / 1000.0);
   r.peak_rss_mb = peak_rss_mb();
 }
 
 /// LibTorch 1.13's side of the race (bench/race_libtorch.cpp).
 Result run_libtorch(const Config& cfg);
 
-/// xgrad's side (bench/race_xgrad.cpp): the model of examples/char_lm.
+/// xgrad's side (bench/race_xgrad.cpp): nn::TransformerLM, the model of examples/char_lm.
 Result run_xgrad(const Config& cfg);
 
-/// Prints every result, then for each thread count the ratio of each framework to the first one.
-void print(const std::vector<Result>& results);
+/// A CPU-bound process of the race's own, pinned to one core: the "busy machine" of the competitor rows
+/// (bench/race_competitor.cpp). It ends when this object goes (SIGKILL, then reaped), when the process that
+/// started it dies, or after `seconds`, whichever comes first, so a failing bench never leaves it behind.
+class Competitor {
+ public:
+  /// Forks the competing process onto `cpu`; throws std::runtime_error when fork() fails.
+  Competitor(int cpu, int seconds);
+  ~Competitor();
+  Competitor(const Competitor&) = delete;
+  Competitor& operator=(const Competitor&) = delete;
+
+  /// What the competing process runs: pins the calling process to `cpu`, arranges to die with its parent
+  /// and after `seconds`, then spins on arithmetic; never returns. Also the body of `bench_race_xgrad --burn`.
+  [[noreturn]] static void spin(int cpu, int seconds);
+
+ private:
+  pid_t pid_ = -1;
+};
+
+/// The last CPU this process may run on: where the competitor goes unless told otherwise.
+int last_allowed_cpu();
+
+/// Prints every result with its share of the FMA limit, then the ratios: each framework against the first
+/// one in the same configuration, and each framework's 2-thread (or larger) run against its 1-thread run,
+/// quiet and with the competitor side by side.
+void print(const Config& cfg, const std::vector<Result>& results);
+
+/// One result as one line of JSON (bench/peers/run_race.py reads it).
+void print_json(const Config& cfg, const Result& r);
 
 }  // namespace race

@@ -13,7 +13,7 @@ namespace {
 
 // Pre-LN block: x + MHA(LN(x)), then x + MLP(LN(x)).
 struct BlockImpl : torch::nn::Module {
-  BlockImpl(const Config& c)
+  BlockImpl(const Model& c)
       : ln1(register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.d_model})))),
         attn(register_module("attn", torch::nn::MultiheadAttention(
                                          torch::nn::MultiheadAttentionOptions(c.d_model, c.heads)))),
@@ -35,7 +35,7 @@ struct BlockImpl : torch::nn::Module {
 TORCH_MODULE(Block);
 
 struct TinyLMImpl : torch::nn::Module {
-  explicit TinyLMImpl(const Config& c)
+  explicit TinyLMImpl(const Model& c)
       : tok(register_module("tok", torch::nn::Embedding(c.vocab, c.d_model))),
         pos(register_parameter("pos", torch::randn({c.context, c.d_model}) * 0.02)),
         ln_f(register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.d_model})))),
@@ -67,23 +67,27 @@ Result run_libtorch(const Config& cfg) {
   openblas_set_num_threads(cfg.threads);  // torch::set_num_threads does not reach OpenBLAS's own pool
   torch::manual_seed(0);
 
-  TinyLM model(cfg);
+  const Model& m = cfg.model;
+  if (cfg.precision != "f32")
+    throw std::runtime_error("LibTorch race: precision " + cfg.precision + " is not supported (f32 only)");
+  TinyLM model(m);
   long n = 0;
   for (const auto& p : model->parameters()) n += p.numel();
-  if (n != 421697 && cfg.d_model == 128 && cfg.layers == 2 && cfg.vocab == 65)
-    throw std::runtime_error("LibTorch Tiny LM has " + std::to_string(n) + " parameters, expected 421,697");
+  if (n != m.parameters)
+    throw std::runtime_error("LibTorch " + m.name + " model has " + std::to_string(n) + " parameters, expected " +
+                             std::to_string(m.parameters));
   torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(cfg.lr));
 
   // A fixed random batch: the race times the step, not the data pipeline.
-  auto x = torch::randint(cfg.vocab, {cfg.batch, cfg.context}, torch::kLong);
-  auto y = torch::randint(cfg.vocab, {cfg.batch, cfg.context}, torch::kLong);
+  auto x = torch::randint(m.vocab, {m.batch, m.context}, torch::kLong);
+  auto y = torch::randint(m.vocab, {m.batch, m.context}, torch::kLong);
 
   Result r{"LibTorch 1.13", cfg.threads, n};
   time_steps(
       cfg, r,
       [&] {
         adam.zero_grad();
-        return torch::nn::functional::cross_entropy(model->forward(x).reshape({-1, cfg.vocab}), y.reshape({-1}));
+        return torch::nn::functional::cross_entropy(model->forward(x).reshape({-1, m.vocab}), y.reshape({-1}));
       },
       [](torch::Tensor& loss) { loss.backward(); }, [&] { adam.step(); },
       [](torch::Tensor& loss) { return loss.item<double>(); });

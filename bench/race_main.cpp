@@ -1,64 +1,28 @@
-// bench_race: the Tiny LM training step, LibTorch vs xgrad, at 1 and 2 threads.
-//   ./build/bench/race/bench_race --threads 1,2 --steps 20
-// Each (framework, threads) pair runs in its own process, so its peak RSS is its own and no thread pool
+// bench_race: the Transformer LM training step, LibTorch vs xgrad, at 1 and 2 threads, quiet and with a
+// competing CPU-bound process on one core.
+//   ./build/bench/race/bench_race --threads 1,2 --steps 20 --competitor both
+// Each (framework, configuration) runs in its own process, so its peak RSS is its own and no thread pool
 // of one run outlives it into the next: LibTorch in a forked child (the parent never touches it before
 // forking: forking after OpenMP started is unsafe), xgrad in bench_race_xgrad, a program that never
 // loads LibTorch. Built without LibTorch, bench_race_xgrad alone times xgrad the same way.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cerrno>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "race.hpp"
 
 namespace race {
-
-double median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
-}
-
-double cpu_time_ms() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto ms = [](const timeval& t) { return double(t.tv_sec) * 1e3 + double(t.tv_usec) / 1e3; };
-  return ms(u.ru_utime) + ms(u.ru_stime);
-}
-
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024.0;  // Linux reports KiB
-}
-
-void print(const std::vector<Result>& results) {
-  fmt::print("{:<14} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>13}\n", "framework", "thr", "params",
-             "step ms", "fwd ms", "bwd ms", "optim ms", "cpu ms", "tok/s", "RSS MB", "loss first>last");
-  for (const auto& r : results)
-    fmt::print("{:<14} {:>3} {:>9} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.0f} {:>8.0f} {:>6.3f}>{:.3f}\n",
-               r.framework, r.threads, r.parameters, r.step_ms, r.forward_ms, r.backward_ms, r.optimizer_ms, r.cpu_ms, r.tokens_per_s,
-               r.peak_rss_mb, r.first_loss, r.last_loss);
-  // Ratios against the first framework measured at the same thread count (> 1: slower than it).
-  for (const auto& r : results) {
-    auto base = std::find_if(results.begin(), results.end(), [&](const Result& b) { return b.threads == r.threads; });
-    if (&*base == &r) continue;
-    fmt::print("{} / {} at {} thread(s): step {:.2f}x, fwd {:.2f}x, bwd {:.2f}x, optim {:.2f}x, cpu {:.2f}x, RSS {:.2f}x\n",
-               r.framework, base->framework, r.threads, r.step_ms / base->step_ms, r.forward_ms / base->forward_ms,
-               r.backward_ms / base->backward_ms, r.optimizer_ms / base->optimizer_ms, r.cpu_ms / base->cpu_ms,
-               r.peak_rss_mb / base->peak_rss_mb);
-  }
-}
-
 namespace {
 
 // The numbers travel through a pipe as plain doubles; the name stays with the parent.
@@ -71,10 +35,16 @@ bool write_result(int fd, const Result& r) {
   return write(fd, v, sizeof v) == sizeof v;
 }
 
+double load_average() {
+  double load = 0;
+  return getloadavg(&load, 1) == 1 ? load : -1;
+}
+
 // Forks a child that runs `child(fd)` (which writes the result to fd and returns an exit code), then reads the
 // result and reaps the child; nothing when it failed.
 template <class Child>
-std::optional<Result> run_child(const std::string& name, Child child) {
+std::optional<Result> run_child(const std::string& name, const Config& cfg, Child child) {
+  const double load = load_average();
   int fd[2];
   if (pipe(fd) != 0) return std::nullopt;
   const pid_t pid = fork();
@@ -89,12 +59,13 @@ std::optional<Result> run_child(const std::string& name, Child child) {
   int status = 0;
   waitpid(pid, &status, 0);
   if (!ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
-  return Result{name, int(v[0]), long(v[1]), v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
+  return Result{name, int(v[0]), long(v[1]), v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], cfg.competitor, load};
 }
 
 // Runs fn in a forked child of this process.
-[[maybe_unused]] std::optional<Result> run_isolated(const std::string& name, const std::function<Result()>& fn) {
-  return run_child(name, [&](int fd) {
+[[maybe_unused]] std::optional<Result> run_isolated(const std::string& name, const Config& cfg,
+                                                    const std::function<Result()>& fn) {
+  return run_child(name, cfg, [&](int fd) {
     try {
       return write_result(fd, fn()) ? 0 : 1;
     } catch (const std::exception& e) {
@@ -108,12 +79,13 @@ std::optional<Result> run_child(const std::string& name, Child child) {
 // its peak RSS is xgrad's own (a forked child would count the ~130 MB of LibTorch libraries mapped here).
 [[maybe_unused]] std::optional<Result> run_program(const std::string& name, const std::string& program,
                                                    const Config& cfg) {
-  return run_child(name, [&](int fd) {
+  return run_child(name, cfg, [&](int fd) {
     dup2(fd, STDOUT_FILENO);  // the worker writes its result to stdout
     const std::string t = std::to_string(cfg.threads), s = std::to_string(cfg.steps),
                       w = std::to_string(cfg.warmup_steps);
     execl(program.c_str(), program.c_str(), "--worker", "--threads", t.c_str(), "--steps", s.c_str(), "--warmup",
-          w.c_str(), static_cast<char*>(nullptr));
+          w.c_str(), "--model", cfg.model.name.c_str(), "--precision", cfg.precision.c_str(),
+          static_cast<char*>(nullptr));
     fmt::print(stderr, "{}: cannot run {}: {}\n", name, program, std::strerror(errno));
     return 1;
   });
@@ -127,20 +99,58 @@ std::optional<Result> run_child(const std::string& name, Child child) {
   return self.substr(0, self.rfind('/') + 1) + program;
 }
 
+// The frameworks this program races, those of `only` in one configuration; false when one of them failed.
+bool run_frameworks(const Config& cfg, const std::vector<std::string>& only, std::vector<Result>& results) {
+  bool ok = true;
+  auto wanted = [&](const char* name) { return std::find(only.begin(), only.end(), name) != only.end(); };
+  auto keep = [&](std::optional<Result> r) {
+    if (r) results.push_back(*r);
+    ok = ok && r;
+  };
+#ifdef XGRAD_RACE_HAS_LIBTORCH
+  if (wanted("libtorch")) keep(run_isolated("LibTorch 1.13", cfg, [&] { return run_libtorch(cfg); }));
+  if (wanted("xgrad")) keep(run_program("xgrad", sibling("bench_race_xgrad"), cfg));
+#else
+  if (wanted("xgrad")) keep(run_isolated("xgrad", cfg, [&] { return run_xgrad(cfg); }));
+#endif
+  return ok;
+}
+
 }  // namespace
 }  // namespace race
 
 int main(int argc, char** argv) {
   race::Config cfg;
   std::vector<int> threads{1, 2};
-  bool worker = false;
-  CLI::App app{"Tiny LM training step: LibTorch vs xgrad"};
+  std::vector<std::string> frameworks{"libtorch", "xgrad"};
+  std::string model = "tiny", competitor = "off";
+  int rounds = 1, competitor_cpu = race::last_allowed_cpu(), competitor_seconds = 1800, burn = 0;
+  bool worker = false, json = false;
+  CLI::App app{"Transformer LM training step: xgrad (and LibTorch where built), quiet and with a competing process"};
   app.add_option("--threads", threads, "thread counts to run")->delimiter(',');
+  app.add_option("--frameworks", frameworks, "which of libtorch, xgrad to run (where built)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"libtorch", "xgrad"}));
   app.add_option("--steps", cfg.steps, "timed steps (median reported)");
   app.add_option("--warmup", cfg.warmup_steps, "untimed steps first");
-  app.add_flag("--worker", worker, "run one thread count and write the raw result to stdout (used by bench_race)")
+  app.add_option("--model", model, "tiny (421,697 parameters) or large (8 x 512, context 256)")
+      ->check(CLI::IsMember({"tiny", "large"}));
+  app.add_option("--precision", cfg.precision, "arithmetic of the products")->check(CLI::IsMember({"f32"}));
+  app.add_option("--competitor", competitor,
+                 "off, on (every run with a CPU-bound process on one core) or both (each configuration quiet, then "
+                 "with it, side by side)")
+      ->check(CLI::IsMember({"off", "on", "both"}));
+  app.add_option("--competitor-cpu", competitor_cpu, "the core the competing process is pinned to (default: the last)");
+  app.add_option("--competitor-seconds", competitor_seconds, "the competing process ends after this long at most");
+  app.add_option("--rounds", rounds, "repeat every configuration this many times, interleaved")->check(CLI::PositiveNumber);
+  app.add_flag("--json", json, "print one JSON line per result instead of the tables (for bench/peers/run_race.py)");
+  app.add_option("--burn", burn, "only be the competing process for this many seconds (for bench/peers/run_race.py)")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--worker", worker, "run one configuration and write the raw result to stdout (used by bench_race)")
       ->group("");
   CLI11_PARSE(app, argc, argv);
+  if (burn > 0) race::Competitor::spin(competitor_cpu, burn);
+  cfg.model = race::model_named(model);
 #ifdef XGRAD_RACE_HAS_XGRAD
   if (worker) {
     cfg.threads = threads.front();
@@ -159,16 +169,27 @@ int main(int argc, char** argv) {
   }
 #endif
 
-  std::vector<race::Result> results;
-  for (int t : threads) {
-    cfg.threads = t;
-#ifdef XGRAD_RACE_HAS_LIBTORCH
-    if (auto r = race::run_isolated("LibTorch 1.13", [&] { return race::run_libtorch(cfg); })) results.push_back(*r);
-    if (auto r = race::run_program("xgrad", race::sibling("bench_race_xgrad"), cfg)) results.push_back(*r);
-#else
-    if (auto r = race::run_isolated("xgrad", [&] { return race::run_xgrad(cfg); })) results.push_back(*r);
-#endif
+  std::vector<bool> conditions;
+  if (competitor != "on") conditions.push_back(false);
+  if (competitor != "off") conditions.push_back(true);
+  bool all_ok = true;
+  for (int round = 1; round <= rounds; ++round) {
+    std::vector<race::Result> results;
+    for (bool busy : conditions) {
+      // One competitor for all the thread counts of a condition; it is gone before the quiet runs.
+      std::unique_ptr<race::Competitor> other;
+      if (busy) other = std::make_unique<race::Competitor>(competitor_cpu, competitor_seconds);
+      for (int t : threads) {
+        cfg.threads = t, cfg.competitor = busy;
+        const std::size_t before = results.size();
+        all_ok = race::run_frameworks(cfg, frameworks, results) && all_ok;
+        if (json)
+          for (std::size_t i = before; i < results.size(); ++i) race::print_json(cfg, results[i]);
+      }
+    }
+    if (json) continue;
+    if (rounds > 1) fmt::print("\nround {} of {}\n", round, rounds);
+    race::print(cfg, results);
   }
-  race::print(results);
-  return results.empty() ? 1 : 0;
+  return all_ok ? 0 : 1;
 }

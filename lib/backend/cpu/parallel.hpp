@@ -18,21 +18,43 @@ void set_pool_threads(int threads);
 
 namespace detail {
 using RangeFn = void (*)(void* ctx, std::int64_t begin, std::int64_t end);
-/// Runs fn on the chunks [i * chunk, min(n, (i + 1) * chunk)) across the pool; rethrows a chunk's exception.
+/// Runs fn on the chunks [i * chunk, min(n, (i + 1) * chunk)) across the pool, or one after another on the
+/// calling thread when the pool is busy or this is a nested region; rethrows a chunk's exception. At most
+/// kMaxChunks chunks.
 void run_parallel(std::int64_t n, std::int64_t chunk, RangeFn fn, void* ctx);
 }  // namespace detail
 
-/// Calls fn(begin, end) on disjoint chunks covering [0, n), one per thread at most. Each chunk holds at
-/// least `grain` items and, but for the last, a multiple of `align` items, so chunk starts keep the memory
-/// alignment of item 0 (xtensor's SIMD math takes a scalar path on a misaligned head, and results must not
-/// depend on the thread count). Runs inline when one chunk suffices, on one thread, or nested in a region.
+/// A region is cut into up to this many chunks per thread, taken one at a time by whichever thread is free:
+/// when a worker is preempted (another process wants its core), the others take over its share, all but the
+/// one chunk it is running. More chunks shrink that remainder but cost per-call overhead (each GEMM block
+/// packs its operand again); under load, 1, 2, 4 and 8 measured alike in wall time, and CPU time per step
+/// rose weakly with the count (docs/benchmarks.md).
+constexpr std::int64_t kChunksPerThread = 2;
+/// The most chunks a region is cut into (the pool's claim counter has 16 bits).
+constexpr std::int64_t kMaxChunks = 4096;
+
+/// The chunk size parallel_for cuts n items into at `threads` threads: about n / (threads * kChunksPerThread),
+/// at least `grain`, a multiple of `align`. It depends on nothing else, so neither does any result.
+inline std::int64_t chunk_size(std::int64_t n, std::int64_t grain, std::int64_t align, std::int64_t threads) {
+  const std::int64_t pieces = std::min(threads * kChunksPerThread, kMaxChunks);
+  std::int64_t chunk = std::max<std::int64_t>({(n + pieces - 1) / pieces, grain, 1});
+  chunk = (chunk + align - 1) / align * align;
+  return std::max(chunk, (n + kMaxChunks - 1) / kMaxChunks);
+}
+
+/// Calls fn(begin, end) on disjoint chunks covering [0, n) (chunk_size() of them), on the pool's threads. Each
+/// chunk holds at least `grain` items and, but for the last, a multiple of `align` items, so chunk starts keep
+/// the memory alignment of item 0 (xtensor's SIMD math takes a scalar path on a misaligned head, and results
+/// must not depend on the thread count). The chunks depend only on n, grain, align and the configured thread
+/// count (set_num_threads), never on which thread runs which chunk, nor on whether the pool was free: a region
+/// nested in another, or opened while another user thread holds the pool, runs the same chunks one after
+/// another on its caller. One thread, or one chunk, runs fn(0, n) inline.
 template <class F>
 void parallel_for(std::int64_t n, std::int64_t grain, F&& fn, std::int64_t align = 1) {
   if (n <= 0) return;
   const std::int64_t threads = pool_threads();
-  std::int64_t chunk = std::max<std::int64_t>({(n + threads - 1) / threads, grain, 1});
-  chunk = (chunk + align - 1) / align * align;
-  if (threads <= 1 || chunk >= n) {
+  const std::int64_t chunk = threads <= 1 ? n : chunk_size(n, grain, align, threads);
+  if (chunk >= n) {
     fn(std::int64_t{0}, n);
     return;
   }
