@@ -21,10 +21,11 @@ struct DdpOptions {
   std::size_t first_bucket_bytes = std::size_t(1) << 20;
   /// Size at which every later bucket is closed, as PyTorch's 25 MiB.
   std::size_t bucket_cap_bytes = std::size_t(25) << 20;
-  /// Start a bucket's allreduce during backward, as soon as its gradients are final, instead of in
-  /// synchronize(). Off by default: on CPU ranks that use every core the overlap measured no faster
-  /// (docs/distributed.md).
-  bool overlap = false;
+  /// Start each bucket's allreduce during backward, as soon as its gradients are final (the tape's leaf hook,
+  /// on the thread that constructed this object), instead of in synchronize(). Measured faster on a shared
+  /// 2-core machine (docs/distributed.md). With it, backward passes that should only accumulate (several
+  /// micro-batches per step) run inside no_sync().
+  bool overlap = true;
 };
 
 /// One bucket: the gradients of some parameters laid end to end in one flat buffer that is reduced at once.
