@@ -1,5 +1,5 @@
 #pragma once
-// The processes of a data-parallel job and the collectives between them, over MPI (Open MPI's C API).
+// The processes of a data-parallel job and the collectives between them, over MPI's C API (Debian's Open MPI).
 // This header does not include <mpi.h>: programs that use xgrad_dist compile without MPI's include path.
 #include <cstdint>
 #include <memory>
@@ -40,6 +40,7 @@ class Communicator {
   /// The MPI_Comm this handle wraps, as an opaque pointer (for code that calls MPI itself).
   void* native_handle() const;
 
+  /// The MPI communicator and the MPI session it keeps alive (lib/dist/mpi_types.hpp).
   struct Impl;
   /// Engine use: wraps an MPI communicator (see init()).
   explicit Communicator(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
