@@ -63,6 +63,18 @@ std::vector<std::vector<std::size_t>> assign_buckets(const std::vector<nn::Named
   return closed;
 }
 
+// Makes `view` the gradient of `param` again, keeping the values of a gradient that replaced it (zeros if
+// it was cleared): backward then accumulates into the bucket.
+void bring_home(Tensor& param, const Tensor& view) {
+  const Tensor& grad = param.impl().grad;
+  if (grad.is_same(view)) return;
+  if (grad.defined())
+    view.backend().copy(view.raw_data(), grad.raw_data(), std::size_t(grad.numel()) * dtype_size(grad.dtype()));
+  else
+    view.backend().fill(view.dtype(), view.raw_data(), view.numel(), 0.0);
+  param.set_grad(view);
+}
+
 }  // namespace
 
 /// The bucket layout, the per-backward readiness counts and the MPI requests in flight.
@@ -115,8 +127,7 @@ DistributedDataParallel::DistributedDataParallel(nn::Module& model, const Commun
     for (std::size_t i : members) {
       Tensor p = r.params[i].second;
       Tensor view = view_into(bucket.buffer, offset, p.shape());
-      if (p.grad().defined()) view.backend().copy(view.raw_data(), p.grad().raw_data(), std::size_t(p.numel()) * dtype_size(dtype));
-      p.set_grad(view);
+      bring_home(p, view);  // a gradient it already has moves into the bucket
       r.bucket_of[&p.impl()] = buckets_.size();
       bucket.names.push_back(r.params[i].first);
       slots.push_back({p, view});
@@ -191,16 +202,7 @@ void DistributedDataParallel::launch(std::size_t b) {
   Reducer& r = *reducer_;
   Tensor& buffer = buckets_[b].buffer;
   const std::size_t item = dtype_size(buffer.dtype());
-  // Backward accumulates into the views; a gradient the caller replaced or cleared is brought back home.
-  for (auto& slot : r.slots[b]) {
-    const Tensor& grad = slot.param.impl().grad;
-    if (grad.is_same(slot.view)) continue;
-    if (grad.defined())
-      slot.view.backend().copy(slot.view.raw_data(), grad.raw_data(), std::size_t(grad.numel()) * item);
-    else
-      slot.view.fill_(0.0);
-    slot.param.set_grad(slot.view);
-  }
+  for (auto& slot : r.slots[b]) bring_home(slot.param, slot.view);  // in case the caller replaced a gradient
   if (r.share != 1.0) buffer.backend().optim().scale(buffer.dtype(), buffer.raw_data(), buffer.numel(), r.share);
   r.launched[b] = true;
   if (comm_.size() == 1) return;
