@@ -150,6 +150,19 @@ TEST_CASE("DDP: a gradient the caller cleared or replaced is brought back into i
   CHECK(grads_are_bucket_views(model, ddp));
 }
 
+TEST_CASE("DDP: gradients that exist before wrapping are kept, now inside the buckets", "[ddp]") {
+  nn::TransformerLM model(small_lm(19));
+  for (const auto& [name, t] : model.state()) world().broadcast(t, 0);  // the weights DDP would leave
+  lm_loss(model, take(global_batch(0), shard_rows(kGlobalRows, world()))).backward();
+  std::vector<std::vector<double>> before;
+  for (const auto& [name, p] : model.named_trainable_parameters()) before.push_back(p.grad().to_vector());
+  DistributedDataParallel ddp(model, world(), kSmallBuckets);
+  std::vector<std::vector<double>> after;
+  for (const auto& [name, p] : model.named_trainable_parameters()) after.push_back(p.grad().to_vector());
+  CHECK(after == before);
+  CHECK(grads_are_bucket_views(model, ddp));
+}
+
 TEST_CASE("DDP: micro-batches accumulated inside no_sync, reduced once, match the full batch", "[ddp]") {
   for (const bool overlap : {false, true}) {
     nn::TransformerLM model(small_lm(13));
