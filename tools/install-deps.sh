@@ -3,8 +3,10 @@
 # Root installs directly, others through sudo; without either it prints the apt line and fails.
 set -euo pipefail
 
+# libopenmpi-dev and openmpi-bin (mpiexec): the optional data-parallel library xgrad_dist and its mpi tests.
 packages=(cmake g++ make xtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libopenblas-dev
-          catch2 libfmt-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev zlib1g-dev)
+          catch2 libfmt-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev zlib1g-dev
+          libopenmpi-dev openmpi-bin)
 
 missing=()
 for p in "${packages[@]}"; do

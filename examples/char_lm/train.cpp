@@ -1,6 +1,7 @@
 // char_lm: train a character-level Transformer language model on CPU with xgrad.
 //   ./build/examples/char_lm --steps 2000 --checkpoint-dir run1      # the Jargon File by default
 //   ./build/examples/char_lm --checkpoint-dir run1 --steps 4000 --resume
+//   mpirun -np 2 ./build/examples/char_lm --threads 1     # data parallel, when built with MPI (ranks.hpp)
 // Leaves run1/metrics.csv, run1/loss.svg and run1/{model,optimizer}.safetensors.
 #include <fmt/core.h>
 #include <unistd.h>
@@ -8,11 +9,13 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "corpus.hpp"
 #include "metrics.hpp"
 #include "options.hpp"
 #include "progress.hpp"
+#include "ranks.hpp"
 #include "vocab.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/io/checkpoint.hpp"
@@ -78,6 +81,7 @@ std::string sample_text(TransformerLM& model, const Vocab& vocab, const std::vec
 int main(int argc, char** argv) try {
   Options o;
   if (int rc = parse_options(argc, argv, o)) return rc < 0 ? 0 : rc;
+  Ranks ranks(argc, argv);  // from here on only rank 0 prints; a rank that fails ends the whole job
   xgrad::set_num_threads(o.threads);
 
   const std::string data_path = o.data.empty() ? default_corpus_path() : o.data;
@@ -92,12 +96,14 @@ int main(int argc, char** argv) try {
   TransformerLM model(model_options(o, std::int64_t(vocab.size())));
   fmt::print("model: {} parameters ({} layers, d_model {}, {} heads, context {})\n", model.num_parameters(), o.layers,
              o.d_model, o.heads, o.context);
+  if (ranks.size() > 1) fmt::print("{}\n", ranks.describe(o.batch));
+  ranks.wrap(model);
   std::fflush(stdout);  // before the progress output on stderr
   xgrad::optim::Adam opt(model.named_trainable_parameters(), {.lr = o.lr});
   xgrad::optim::LRScheduler sched(opt, xgrad::optim::warmup_cosine_lr(o.lr, std::min(o.warmup, o.steps), o.steps, o.lr / 10));
 
   const fs::path dir(o.checkpoint_dir);
-  fs::create_directories(dir);
+  if (ranks.leader()) fs::create_directories(dir);
   const std::string model_file = dir / "model.safetensors", optim_file = dir / "optimizer.safetensors",
                     csv_file = dir / "metrics.csv", svg_file = dir / "loss.svg";
   const std::string vocab_utf8 = utf8_encode(vocab.code_points());
@@ -118,8 +124,11 @@ int main(int argc, char** argv) try {
     fmt::print("resumed from step {} of {}\n", step, dir.string());
     std::fflush(stdout);
   }
-  MetricsCsv csv(csv_file, /*append=*/false);
-  for (const auto& r : rows) csv.write(r);
+  std::optional<MetricsCsv> csv;  // rank 0 alone writes files
+  if (ranks.leader()) {
+    csv.emplace(csv_file, /*append=*/false);
+    for (const auto& r : rows) csv->write(r);
+  }
   const std::vector<ReferenceLine> refs{{unigram, fmt::format("unigram {:.2f}", unigram)}};
   const std::string title = fmt::format("char_lm: {} layers, d_model {}, {} on {}", o.layers, o.d_model,
                                         fmt::format("{:.3g} M params", double(model.num_parameters()) / 1e6),
@@ -127,7 +136,7 @@ int main(int argc, char** argv) try {
 
   const BatchSampler train(split.train, std::size_t(o.batch), std::size_t(o.context)),
       val(split.val, std::size_t(o.batch), std::size_t(o.context));
-  Progress progress(stderr, o.steps, step, 50, o.progress && isatty(fileno(stderr)));
+  Progress progress(ranks.progress_stream(), o.steps, step, 50, o.progress && isatty(fileno(ranks.progress_stream())));
   const double tokens_per_step = double(o.batch) * double(o.context);
   const auto t0 = std::chrono::steady_clock::now();
   auto t_prev = t0;
@@ -136,17 +145,20 @@ int main(int argc, char** argv) try {
   while (step < o.steps) {
     const double lr = opt.learning_rate();
     auto gen = step_generator(o.seed, step);
-    model.reseed(o.seed ^ (std::uint64_t(step) << 20));
+    model.reseed(ranks.dropout_seed(o.seed ^ (std::uint64_t(step) << 20)));
     opt.zero_grad();
-    Tensor loss = batch_loss(model, train.sample(gen), o.batch, o.context);
+    const Batch rows_here = ranks.shard(train.sample(gen), o.context);  // every rank draws the same global batch
+    Tensor loss = batch_loss(model, rows_here, std::int64_t(rows_here.inputs.size()) / o.context, o.context);
     loss.backward();
+    ranks.average_gradients();
     xgrad::optim::clip_grad_norm(model.named_trainable_parameters(), kClipNorm);
     opt.step();
     sched.step();
     ++step;
 
     const auto now = std::chrono::steady_clock::now();
-    MetricsRow row{step, loss.item(), NAN, lr, tokens_per_step / std::chrono::duration<double>(now - t_prev).count(),
+    MetricsRow row{step, ranks.global_loss(loss.item()), NAN, lr,
+                   tokens_per_step / std::chrono::duration<double>(now - t_prev).count(),
                    elapsed0 + std::chrono::duration<double>(now - t0).count()};
     t_prev = now;
     progress.update(step, row.train_loss, tokens_per_step * double(step - first_step));
@@ -154,12 +166,14 @@ int main(int argc, char** argv) try {
       row.val_loss = validation_loss(model, val, o.batch, o.context);
       progress.note(fmt::format("step {}: train {:.4f}, validation {:.4f} nats/char", step, row.train_loss, row.val_loss));
     }
-    csv.write(row);
+    if (csv) csv->write(row);
     rows.push_back(row);
-    if (!std::isnan(row.val_loss)) write_file_atomic(svg_file, loss_curve_svg(rows, title, refs));
+    if (ranks.leader() && !std::isnan(row.val_loss)) write_file_atomic(svg_file, loss_curve_svg(rows, title, refs));
     if (step % o.checkpoint_every == 0 || step == o.steps) {
-      xgrad::io::save(model, model_file);
-      xgrad::save_safetensors(optim_file, opt.state(), {{"step", std::to_string(step)}, {"vocab", vocab_utf8}});
+      ranks.on_leader([&] {  // the other ranks wait until the checkpoint is complete
+        xgrad::io::save(model, model_file);
+        xgrad::save_safetensors(optim_file, opt.state(), {{"step", std::to_string(step)}, {"vocab", vocab_utf8}});
+      });
       progress.note(fmt::format("checkpoint: step {} -> {}", step, dir.string()));
     }
     if (o.stop_after > 0 && step >= o.stop_after) {
@@ -169,6 +183,8 @@ int main(int argc, char** argv) try {
     }
   }
   progress.finish();
+  if (const std::string summary = ranks.communication_summary(); !summary.empty()) fmt::print("{}\n", summary);
+  if (!ranks.leader()) return 0;
 
   xgrad::Generator gen(o.seed + 1);
   const std::vector<std::int32_t> prompt(split.val.begin(), split.val.begin() + std::min<std::ptrdiff_t>(o.context, 32));

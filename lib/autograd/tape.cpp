@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "xgrad/tensor/creation.hpp"
 
@@ -93,6 +94,34 @@ bool exclusively_owned(const Tensor& t) {
   return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1;
 }
 
+// Leaf-gradient-ready hooks of this thread, with their ids.
+thread_local std::vector<std::pair<std::size_t, LeafGradReadyHook>> leaf_hooks;
+thread_local std::size_t next_leaf_hook_id = 1;
+
+// The leaves of nodes [0, start] with the index of their first consumer, ascending: walking down, a leaf's
+// gradient is final once the walk is below that index. Built only when some hook is installed.
+class LeafReadiness {
+ public:
+  explicit LeafReadiness(std::size_t start) {
+    if (leaf_hooks.empty()) return;
+    std::unordered_set<const TensorImpl*> seen;
+    for (std::size_t n = 0; n <= start; ++n)
+      for (const auto& input : tape.nodes[n].inputs)
+        if (input && input->node < 0 && seen.insert(input.get()).second) pending_.emplace_back(n, input);
+  }
+  // Fires the hooks for every leaf whose first consumer has an index above `n` (all of them for n = -1).
+  void fire_above(std::ptrdiff_t n) {
+    while (!pending_.empty() && static_cast<std::ptrdiff_t>(pending_.back().first) > n) {
+      const std::shared_ptr<TensorImpl> leaf = std::move(pending_.back().second);
+      pending_.pop_back();
+      for (auto& [id, hook] : leaf_hooks) hook(*leaf);
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::size_t, std::shared_ptr<TensorImpl>>> pending_;
+};
+
 }  // namespace
 
 bool grad_enabled() { return tape.grad_enabled; }
@@ -135,6 +164,15 @@ void clear_tape() {
   tape.nodes.clear();
   ++tape.generation;
   tape.compact_at = 4096;
+}
+
+std::size_t add_leaf_grad_ready_hook(LeafGradReadyHook hook) {
+  leaf_hooks.emplace_back(next_leaf_hook_id, std::move(hook));
+  return next_leaf_hook_id++;
+}
+
+void remove_leaf_grad_ready_hook(std::size_t id) {
+  std::erase_if(leaf_hooks, [id](const auto& entry) { return entry.first == id; });
 }
 
 bool BackwardContext::needs_grad(std::size_t i) const {
@@ -210,7 +248,9 @@ void Tensor::backward(const BackwardOptions& options) const {
   engine.node_grads.resize(start + 1);
   engine.node_grads[start] = own_seed();
   std::size_t consumed = 0;
+  LeafReadiness leaves(start);
   for (std::size_t n = start + 1; n-- > 0;) {
+    leaves.fire_above(static_cast<std::ptrdiff_t>(n));
     Node& node = tape.nodes[n];
     Tensor grad_out = std::move(engine.node_grads[n]);
     // A node no gradient reaches belongs to another graph (another loss): it stays recorded.
@@ -224,6 +264,7 @@ void Tensor::backward(const BackwardOptions& options) const {
       ++consumed;
     }
   }
+  leaves.fire_above(-1);
   if (consumed == tape.nodes.size())
     tape.nodes.clear();  // the usual training step: keeps the capacity for the next one
   else if (consumed > 0)

@@ -87,4 +87,14 @@ std::size_t tape_size();
 /// Drops every node on this thread's tape; tensors produced by them can no longer be differentiated.
 void clear_tape();
 
+/// Called during a backward pass on this thread as soon as a leaf's gradient is final: the reverse walk has
+/// passed every recorded node that uses the leaf (its first consumer), so nothing more will be added to it.
+/// Data-parallel training starts a gradient bucket's reduction from here while the rest of backward runs.
+using LeafGradReadyHook = std::function<void(TensorImpl& leaf)>;
+/// Installs `hook` for every later backward pass on this thread; returns an id for remove_leaf_grad_ready_hook.
+/// With no hook installed, backward does no extra work.
+std::size_t add_leaf_grad_ready_hook(LeafGradReadyHook hook);
+/// Removes the hook with this id from this thread (nothing happens if it is not installed).
+void remove_leaf_grad_ready_hook(std::size_t id);
+
 }  // namespace xgrad
