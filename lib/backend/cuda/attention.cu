@@ -241,7 +241,8 @@ void unfused_forward(const Context& ctx, DType dtype, const ForwardArgs<T, M>& a
   const AttentionDims& d = a.d;
   const int64_t scores_n = d.B * d.N * d.T * d.S;
   const bool keep = a.weights != nullptr;
-  Scratch scratch(ctx, static_cast<std::size_t>((keep ? 0 : scores_n) + (a.drop ? scores_n : 0)) * sizeof(T));
+  // The logits/weights when nobody keeps them, else P' = P ⊙ D beside the kept weights (when dropping).
+  Scratch scratch(ctx, static_cast<std::size_t>(keep ? (a.drop ? scores_n : 0) : scores_n) * sizeof(T));
   T* w = keep ? a.weights : scratch.as<T>();
   head_gemm(ctx, dtype, d, false, true, d.T, d.S, d.Dk, static_cast<double>(a.scale), q_like(a.q, d, d.T, d.Dk),
             q_like(a.k, d, d.S, d.Dk), 0.0, scores(w, d));
@@ -249,7 +250,7 @@ void unfused_forward(const Context& ctx, DType dtype, const ForwardArgs<T, M>& a
   check_launch("masked_softmax_kernel");
   const T* p = w;
   if (a.drop) {
-    T* pd = keep ? scratch.as<T>() : w;  // P' = P ⊙ D, beside P when P is returned
+    T* pd = keep ? scratch.as<T>() : w;  // in place when P is not returned
     multiply_kernel<T><<<grid_for(scores_n), kThreads, 0, ctx.stream>>>(w, a.drop, pd, scores_n);
     check_launch("multiply_kernel");
     p = pd;
@@ -289,9 +290,10 @@ void backward_typed(const Context& ctx, DType dtype, const AttentionDims& d, con
   const int64_t scores_n = d.B * d.N * d.T * d.S;
   const bool need_logits = dq || dk || dlogits;
   const bool need_pd = dv && dout && drop;
-  Scratch scratch(ctx, static_cast<std::size_t>((need_pd ? scores_n : 0) + (need_logits ? scores_n : 0)) * sizeof(T));
+  const bool need_dz = need_logits && !dlogits;  // dZ lives in dlogits when the caller wants it
+  Scratch scratch(ctx, static_cast<std::size_t>((need_pd ? scores_n : 0) + (need_dz ? scores_n : 0)) * sizeof(T));
   T* pd = need_pd ? scratch.as<T>() : nullptr;
-  T* dz_scratch = need_logits ? scratch.as<T>() + (need_pd ? scores_n : 0) : nullptr;
+  T* dz_scratch = need_dz ? scratch.as<T>() + (need_pd ? scores_n : 0) : nullptr;
   // O = P'·V  =>  dV += P'ᵀ·dO
   if (dv && dout) {
     const T* pp = weights;

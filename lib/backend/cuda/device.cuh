@@ -49,7 +49,7 @@ __device__ inline T warp_sum(T v) {
 /// max of v over the lanes of a warp, ignoring NaN (a NaN lane loses unless all are NaN). All lanes call it.
 template <class T>
 __device__ inline T warp_max(T v) {
-  return warp_reduce(v, [](T a, T b) { return b > a ? b : a; });
+  return warp_reduce(v, [](T a, T b) { return b > a || a != a ? b : a; });  // commutative, NaN or not
 }
 
 /// The winning candidate of max over the lanes of a warp (see beats in math/index.hpp).
