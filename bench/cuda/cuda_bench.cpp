@@ -25,6 +25,7 @@
 #include "xgrad/backend/threads.hpp"
 #include "xgrad/nn/transformer.hpp"
 #include "xgrad/ops/attention.hpp"
+#include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/linalg.hpp"
 #include "xgrad/ops/nn.hpp"
 #include "xgrad/ops/reduction.hpp"
