@@ -65,7 +65,9 @@ bool tf32_from_environment() {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(int device, bool tf32) {
+  // `ordinal` is the xgrad ordinal (cuda:N), `device` the CUDA runtime's: they differ when an earlier GPU
+  // was left out because the plugin has no code for it.
+  CudaBackend(int ordinal, int device, bool tf32) : ordinal_(ordinal) {
     ctx_.device = device;
     ctx_.tf32 = tf32;
     ctx_.activate();
@@ -91,7 +93,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override = default;
 
   std::string_view name() const override { return "cuda"; }
-  Device device() const override { return {DeviceType::cuda, ctx_.device}; }
+  Device device() const override { return {DeviceType::cuda, ordinal_}; }
 
   void* allocate(std::size_t bytes) override {
     ctx_.activate();
@@ -108,7 +110,7 @@ class CudaBackend final : public Backend {
       cudaGetLastError();
       std::size_t free_bytes = 0, total_bytes = 0;
       cudaMemGetInfo(&free_bytes, &total_bytes);
-      throw DeviceError(fmt::format("cuda:{}: cannot allocate {} bytes ({} of {} MiB free): {} ({})", ctx_.device,
+      throw DeviceError(fmt::format("cuda:{}: cannot allocate {} bytes ({} of {} MiB free): {} ({})", ordinal_,
                                     bytes, free_bytes >> 20, total_bytes >> 20, cudaGetErrorString(status),
                                     cudaGetErrorName(status)));
     }
@@ -172,6 +174,7 @@ class CudaBackend final : public Backend {
     if (status != cudaSuccess) check(status, "cudaFreeAsync (an earlier deallocation)");
   }
 
+  int ordinal_;
   Context ctx_;
   cudaMemPool_t pool_ = nullptr;
   std::atomic<cudaError_t> deferred_error_{cudaSuccess};
@@ -208,5 +211,16 @@ void xgrad_plugin_create(xgrad::PluginReport* report) {
     return;
   }
   const bool tf32 = xgrad::cuda::tf32_from_environment();
-  for (int i = 0; i < count; ++i) report->devices.push_back(std::make_unique<xgrad::cuda::CudaBackend>(i, tf32));
+  std::string skipped;  // GPUs this build of the plugin has no code for (older than its architectures)
+  for (int i = 0; i < count; ++i) {
+    std::string why;
+    if (!xgrad::cuda::has_code_for_device(i, why)) {
+      skipped += fmt::format("{}CUDA device {}: {}", skipped.empty() ? "" : "; ", i, why);
+      continue;
+    }
+    const int ordinal = static_cast<int>(report->devices.size());
+    report->devices.push_back(std::make_unique<xgrad::cuda::CudaBackend>(ordinal, i, tf32));
+  }
+  if (report->devices.empty())
+    report->no_device_reason = fmt::format("no CUDA device this plugin was built for: {}", skipped);
 }

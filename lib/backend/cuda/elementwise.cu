@@ -170,6 +170,20 @@ std::unique_ptr<ElementwiseKernels> make_elementwise(const Context& ctx) {
   return std::make_unique<CudaElementwiseKernels>(ctx);
 }
 
+bool has_code_for_device(int device, std::string& why) {
+  cudaError_t status = cudaSetDevice(device);
+  cudaFuncAttributes attributes{};
+  if (status == cudaSuccess) status = cudaFuncGetAttributes(&attributes, fill_kernel<float>);
+  if (status == cudaSuccess) return true;
+  cudaGetLastError();
+  int major = 0, minor = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  why = "compute capability " + std::to_string(major) + "." + std::to_string(minor) + ", but the plugin was built for " +
+        XGRAD_CUDA_ARCHITECTURES_BUILT + " (" + cudaGetErrorString(status) + ")";
+  return false;
+}
+
 void fill(const Context& ctx, DType dtype, void* dst, std::int64_t n, double value) {
   if (n == 0) return;
   dispatch_any(dtype, [&](auto t) {

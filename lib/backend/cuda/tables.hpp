@@ -3,6 +3,7 @@
 // is built for one device's Context and lives as long as its backend.
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "backend/cuda/context.hpp"
 #include "xgrad/backend/attention.hpp"
@@ -24,6 +25,10 @@ std::unique_ptr<LinalgKernels> make_linalg(const Context& ctx);            ///< 
 std::unique_ptr<OptimKernels> make_optim(const Context& ctx);              ///< optim.cu
 std::unique_ptr<NNKernels> make_nn(const Context& ctx);                    ///< nn.cu
 std::unique_ptr<AttentionKernels> make_attention(const Context& ctx);      ///< attention.cu
+
+/// Whether the plugin holds GPU code that CUDA device `device` can run; else `why` names its compute
+/// capability and the architectures built (XGRAD_CUDA_ARCHITECTURES); elementwise.cu.
+bool has_code_for_device(int device, std::string& why);
 
 /// dst[0, n) = value in `dtype` (Backend::fill); elementwise.cu.
 void fill(const Context& ctx, DType dtype, void* dst, std::int64_t n, double value);
