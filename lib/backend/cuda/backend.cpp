@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -139,8 +140,15 @@ class CudaBackend final : public Backend {
   }
 
   void copy(void* dst, const void* src, std::size_t bytes) override {
-    if (!bytes) return;
+    if (!bytes || dst == src) return;
     ctx_.activate();
+    const auto d = reinterpret_cast<std::uintptr_t>(dst), s = reinterpret_cast<std::uintptr_t>(src);
+    if (d < s + bytes && s < d + bytes) {  // overlapping ranges (memmove semantics): through a temporary
+      Scratch temp(ctx_, bytes);
+      XGRAD_CUDA_CHECK(cudaMemcpyAsync(temp.as<void>(), src, bytes, cudaMemcpyDeviceToDevice, ctx_.stream));
+      XGRAD_CUDA_CHECK(cudaMemcpyAsync(dst, temp.as<void>(), bytes, cudaMemcpyDeviceToDevice, ctx_.stream));
+      return;
+    }
     XGRAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx_.stream));
   }
 
