@@ -397,3 +397,35 @@ TEST_CASE("safetensors: PyTorch's safetensors.torch.load_file read the xgrad-wri
     CHECK(same_tensor(test::fixture_tensor(got, t.dtype()), t));
   }
 }
+
+TEST_CASE("safetensors: PyTorch float16 and bfloat16 tensors load as the float32 values PyTorch widens them to",
+          "[io]") {
+  // tools/make_half_safetensors_fixture.py wrote the file and the bits of each element's tensor.float().
+  const auto expected = test::load_fixture("safetensors_half.json");
+  const auto loaded = load_safetensors(std::string(XGRAD_FIXTURE_DIR) + "/safetensors_half.safetensors");
+  REQUIRE(loaded.size() == expected.at("order").size());
+  for (std::size_t i = 0; i < loaded.size(); ++i) {
+    const auto& [name, t] = loaded[i];
+    INFO(name);
+    CHECK(name == expected.at("order").at(i).get<std::string>());
+    const auto& want = expected.at("tensors").at(name);
+    CHECK(t.dtype() == DType::float32);
+    CHECK(t.shape() == want.at("shape").get<Shape>());
+    const auto bits = want.at("float32_bits").get<std::vector<std::int32_t>>();
+    REQUIRE(bits.size() == static_cast<std::size_t>(t.numel()));
+    for (std::size_t k = 0; k < bits.size(); ++k) {
+      std::int32_t got = 0;
+      std::memcpy(&got, t.host_data<float>() + k, 4);
+      INFO("element " << k << ": " << t.host_data<float>()[k]);
+      CHECK(got == bits[k]);
+    }
+  }
+}
+
+TEST_CASE("safetensors: a half-precision entry's byte range is checked at two bytes per element", "[io]") {
+  TempDir tmp;
+  CHECK_THAT(load_error(tmp, craft(R"({"h":{"dtype":"F16","shape":[3],"data_offsets":[0,12]}})", 12)),
+             Contains("tensor 'h': shape (3,) F16 needs 6 bytes but data_offsets span 12"));
+  CHECK_THAT(load_error(tmp, craft(R"({"h":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", 3)),
+             Contains("lie outside the 3-byte data buffer"));
+}
