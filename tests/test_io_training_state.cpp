@@ -159,7 +159,7 @@ TEST_CASE("training state: a file of another run is refused by key and changes n
   SECTION("a malformed scheduler step or learning rate") {
     const std::string bad = tampered([](SafetensorsFile& f) { f.metadata["scheduler.step"] = "-4"; });
     CHECK_THAT(error_of<ValueError>([&] { io::load_training_state(bad, state); }),
-               Contains("key 'step' must be an integer >= 0, got '-4'"));
+               Contains("key 'step' must be an integer in [0, 2^53), got '-4'"));
     const std::string bad_lr = tampered([](SafetensorsFile& f) { f.metadata["optimizer.learning_rate"] = "nan"; });
     CHECK_THAT(error_of<ValueError>([&] { io::load_training_state(bad_lr, state); }),
                Contains("'optimizer.learning_rate' must be a finite number >= 0, got 'nan'"));
@@ -238,7 +238,10 @@ TEST_CASE("LRScheduler: state() and load_state() carry the step; bad state names
   CHECK(other.current_step() == 5);
   CHECK(opt.learning_rate() == 0.25);  // 1.0 * 0.5^floor(5 / 2)
   CHECK_THROWS_WITH(other.load_state({}), "LRScheduler.load_state: missing key 'step'");
-  CHECK_THROWS_WITH(other.load_state({{"step", "3x"}}), Contains("must be an integer >= 0, got '3x'"));
+  CHECK_THROWS_WITH(other.load_state({{"step", "3x"}}), Contains("must be an integer in [0, 2^53), got '3x'"));
+  // INT64_MAX would overflow in the next step(); 2^53 is the first count refused.
+  CHECK_THROWS_WITH(other.load_state({{"step", "9223372036854775807"}}), Contains("got '9223372036854775807'"));
+  CHECK_THROWS_WITH(other.load_state({{"step", "9007199254740992"}}), Contains("[0, 2^53)"));
   CHECK_THROWS_WITH(other.load_state({{"step", "1"}, {"epoch", "2"}}), Contains("unexpected key 'epoch'"));
   CHECK(other.current_step() == 5);
   CHECK(opt.learning_rate() == 0.25);

@@ -75,8 +75,9 @@ void LRScheduler::load_state(const std::map<std::string, std::string>& state) {
   const std::string& text = it->second;
   std::int64_t step = -1;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), step);
-  if (error != std::errc() || end != text.data() + text.size() || step < 0)
-    throw ValueError(fmt::format("LRScheduler.load_state: key 'step' must be an integer >= 0, got '{}'",
+  // Below 2^53, like the optimizers' step counts: step() can increment it and schedules take it as a double.
+  if (error != std::errc() || end != text.data() + text.size() || step < 0 || step >= std::int64_t{1} << 53)
+    throw ValueError(fmt::format("LRScheduler.load_state: key 'step' must be an integer in [0, 2^53), got '{}'",
                                  text.substr(0, 40)));
   set_step(step);
 }

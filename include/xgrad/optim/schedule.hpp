@@ -46,7 +46,7 @@ class LRScheduler {
   std::map<std::string, std::string> state() const;
   /// Restores state(): jumps to its step and sets the optimizer's learning rate to schedule(step).
   /// ValueError naming the key for a missing, unexpected or malformed entry (the step must be a
-  /// decimal integer >= 0); nothing changes then.
+  /// decimal integer in [0, 2^53), so that step() can increment it); nothing changes then.
   void load_state(const std::map<std::string, std::string>& state);
 
  private:
