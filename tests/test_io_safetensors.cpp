@@ -13,6 +13,7 @@
 
 #include "child_process.hpp"
 #include "fixtures.hpp"
+#include "nn_helpers.hpp"
 #include "scratch_files.hpp"
 #include "xgrad/io/safetensors.hpp"
 #include "xgrad/io/testing.hpp"
@@ -21,6 +22,7 @@
 using namespace xgrad;
 using Catch::Matchers::Contains;
 using test::read_bytes;
+using test::message_of;
 using test::TempDir;
 using test::write_bytes;
 namespace fs = std::filesystem;
@@ -39,22 +41,11 @@ std::string craft(const std::string& header, std::size_t data_bytes) {
   return u64_le(header.size()) + header + std::string(data_bytes, '\xab');
 }
 
-/// The message of the IOError `f` throws (other exception types escape and fail the test).
-template <class F>
-std::string io_error(F&& f) {
-  try {
-    f();
-  } catch (const IOError& e) {
-    return e.what();
-  }
-  return "no IOError was thrown";
-}
-
 /// The IOError message load_safetensors gives for a file holding `bytes`.
 std::string load_error(const TempDir& tmp, const std::string& bytes) {
   const std::string path = tmp / "bad.safetensors";
   write_bytes(path, bytes);
-  return io_error([&] { load_safetensors(path); });
+  return message_of<IOError>([&] { load_safetensors(path); });
 }
 
 /// Same dtype, shape and bits (int64 compared exactly, not through double).
@@ -137,10 +128,10 @@ TEST_CASE("safetensors: a save that fails after writing removes its temporary fi
   TempDir tmp;
   // Renaming a file over a directory fails, after the temporary file has been fully written.
   fs::create_directory(tmp.dir / "taken");
-  CHECK_THAT(io_error([&] { save_safetensors(tmp / "taken", {{"w", ones({4})}}); }),
+  CHECK_THAT(message_of<IOError>([&] { save_safetensors(tmp / "taken", {{"w", ones({4})}}); }),
              Contains("cannot rename") && Contains(tmp / "taken"));
   CHECK(tmp.files() == std::vector<std::string>{"taken"});
-  CHECK_THAT(io_error([&] { save_safetensors(tmp / "missing/dir/x.safetensors", {{"w", ones({4})}}); }),
+  CHECK_THAT(message_of<IOError>([&] { save_safetensors(tmp / "missing/dir/x.safetensors", {{"w", ones({4})}}); }),
              Contains("cannot create") && Contains("missing/dir/x.safetensors"));
 }
 
@@ -157,7 +148,7 @@ TEST_CASE("safetensors: an overwrite replaces the old contents", "[io]") {
 
 TEST_CASE("safetensors: a missing or truncated file is an IOError naming the path", "[io]") {
   TempDir tmp;
-  CHECK_THAT(io_error([&] { load_safetensors(tmp / "nope.safetensors"); }),
+  CHECK_THAT(message_of<IOError>([&] { load_safetensors(tmp / "nope.safetensors"); }),
              Contains("load_safetensors: " + tmp / "nope.safetensors" + ": cannot open"));
   CHECK_THAT(load_error(tmp, ""), Contains("bad.safetensors") && Contains("file is 0 bytes, too short"));
   CHECK_THAT(load_error(tmp, std::string("\x10\0\0", 3)), Contains("file is 3 bytes, too short"));
@@ -265,7 +256,7 @@ TEST_CASE("safetensors: a header nested 100,000 deep is an IOError, not a stack 
       INFO("metadata only: " << metadata_only << ", child: " << child.describe());
       REQUIRE(child.exited_with(0));
     }
-    CHECK_THAT(io_error([&] { load_safetensors(path); }),
+    CHECK_THAT(message_of<IOError>([&] { load_safetensors(path); }),
                Contains(path) && Contains("nested deeper than 8 levels"));
   }
 }

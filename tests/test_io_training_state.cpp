@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "nn_helpers.hpp"
 #include "scratch_files.hpp"
 #include "training_state_helpers.hpp"
 #include "xgrad/io/safetensors.hpp"
@@ -14,21 +15,6 @@ using namespace xgrad;
 using Catch::Matchers::Contains;
 using test::TempDir;
 using test::TinyRun;
-
-namespace {
-
-/// The message of the xgrad::Error `f` throws, with its type checked.
-template <class E, class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "no error of the expected type was thrown";
-}
-
-}  // namespace
 
 TEST_CASE("training state: a run resumed from one file continues bit for bit", "[io]") {
   TempDir tmp;
@@ -116,52 +102,52 @@ TEST_CASE("training state: a file of another run is refused by key and changes n
 
   SECTION("no scheduler given for a file that has scheduler state") {
     io::TrainingState no_sched{target.net, target.opt, nullptr, {}};
-    CHECK_THAT(error_of<ValueError>([&] { io::load_training_state(path, no_sched); }),
+    CHECK_THAT(test::message_of<ValueError>([&] { io::load_training_state(path, no_sched); }),
                Contains(path) && Contains("pass the scheduler too"));
   }
   SECTION("another optimizer kind") {
     optim::SGD sgd(target.net.named_trainable_parameters(), {.lr = 0.1});
     io::TrainingState other{target.net, sgd, nullptr, {}};
-    CHECK_THAT(error_of<ValueError>([&] { io::load_training_state(path, other); }),
+    CHECK_THAT(test::message_of<ValueError>([&] { io::load_training_state(path, other); }),
                Contains("metadata 'optimizer' is 'Adam', expected 'SGD'"));
   }
   SECTION("a module file, not a training state") {
     io::save(target.net, tmp / "model.safetensors");
-    CHECK_THAT(error_of<ValueError>([&] { io::load_training_state(tmp / "model.safetensors", state); }),
+    CHECK_THAT(test::message_of<ValueError>([&] { io::load_training_state(tmp / "model.safetensors", state); }),
                Contains("metadata 'format' is 'xgrad', expected 'xgrad-training-state'"));
   }
   SECTION("another module kind") {
     const std::string bad = tampered([](SafetensorsFile& f) { f.metadata["module"] = "Dense"; });
-    CHECK_THAT(error_of<ValueError>([&] { io::load_training_state(bad, state); }),
+    CHECK_THAT(test::message_of<ValueError>([&] { io::load_training_state(bad, state); }),
                Contains("metadata 'module' is 'Dense', expected 'TinyNet'"));
   }
   SECTION("a newer format version") {
     const std::string bad = tampered([](SafetensorsFile& f) { f.metadata["format_version"] = "2"; });
-    CHECK_THAT(error_of<ValueError>([&] { io::load_training_state(bad, state); }), Contains("'format_version' is '2'"));
+    CHECK_THAT(test::message_of<ValueError>([&] { io::load_training_state(bad, state); }), Contains("'format_version' is '2'"));
   }
   SECTION("a model tensor of the wrong shape") {
     const std::string bad = tampered([](SafetensorsFile& f) { f.tensors[0].second = zeros({3, 2}); });
-    CHECK_THAT(error_of<ShapeError>([&] { io::load_training_state(bad, state); }),
+    CHECK_THAT(test::message_of<ShapeError>([&] { io::load_training_state(bad, state); }),
                Contains("tensor 'w' has shape (3, 2), but the destination has shape (2, 3)"));
   }
   SECTION("a tensor outside model. and optimizer.") {
     const std::string bad = tampered([](SafetensorsFile& f) { f.tensors.emplace_back("extra", zeros({1})); });
-    CHECK_THAT(error_of<ValueError>([&] { io::load_training_state(bad, state); }), Contains("unexpected tensor 'extra'"));
+    CHECK_THAT(test::message_of<ValueError>([&] { io::load_training_state(bad, state); }), Contains("unexpected tensor 'extra'"));
   }
   SECTION("optimizer state the update cannot use (checked after the scheduler was restored: rolled back)") {
     const std::string bad = tampered([](SafetensorsFile& f) {
       for (auto& [name, t] : f.tensors)
         if (name == "optimizer.exp_avg_sq.b") t = from_vector({-1.0, 0.0}, {2}, DType::float64);
     });
-    CHECK_THAT(error_of<ValueError>([&] { io::load_training_state(bad, state); }),
+    CHECK_THAT(test::message_of<ValueError>([&] { io::load_training_state(bad, state); }),
                Contains(bad) && Contains("'exp_avg_sq.b'") && Contains(">= 0"));
   }
   SECTION("a malformed scheduler step or learning rate") {
     const std::string bad = tampered([](SafetensorsFile& f) { f.metadata["scheduler.step"] = "-4"; });
-    CHECK_THAT(error_of<ValueError>([&] { io::load_training_state(bad, state); }),
+    CHECK_THAT(test::message_of<ValueError>([&] { io::load_training_state(bad, state); }),
                Contains("key 'step' must be an integer in [0, 2^53), got '-4'"));
     const std::string bad_lr = tampered([](SafetensorsFile& f) { f.metadata["optimizer.learning_rate"] = "nan"; });
-    CHECK_THAT(error_of<ValueError>([&] { io::load_training_state(bad_lr, state); }),
+    CHECK_THAT(test::message_of<ValueError>([&] { io::load_training_state(bad_lr, state); }),
                Contains("'optimizer.learning_rate' must be a finite number >= 0, got 'nan'"));
   }
   SECTION("a truncated file") {
@@ -178,7 +164,7 @@ TEST_CASE("training state: the optimizer must update the module's own tensors", 
   Tensor outside = zeros({2}).set_requires_grad();
   optim::Adam opt({{"w", net.w}, {"outside", outside}});
   io::TrainingState state{net, opt, nullptr, {}};
-  CHECK_THAT(error_of<ValueError>([&] { io::save_training_state(tmp / "ckpt.safetensors", state); }),
+  CHECK_THAT(test::message_of<ValueError>([&] { io::save_training_state(tmp / "ckpt.safetensors", state); }),
              Contains("the optimizer's parameter 'outside' is not a tensor of the module (TinyNet)"));
   CHECK(tmp.files().empty());
   CHECK_THROWS_AS(io::load_training_state(tmp / "ckpt.safetensors", state), ValueError);
@@ -194,13 +180,13 @@ TEST_CASE("training state: NaN or inf never replaces the last good checkpoint un
   const std::string good = test::read_bytes(path), good_model = test::read_bytes(tmp / "model.safetensors");
 
   run.net.w.set({1, 2}, std::numeric_limits<double>::quiet_NaN());
-  CHECK_THAT(error_of<ValueError>([&] { io::save_training_state(path, run.state()); }),
+  CHECK_THAT(test::message_of<ValueError>([&] { io::save_training_state(path, run.state()); }),
              Contains("save_training_state: tensor 'model.w' (2, 3) holds NaN or inf") &&
                  Contains("allow_non_finite"));
   CHECK_THROWS_AS(io::save(run.net, tmp / "model.safetensors"), ValueError);
   run.net.w.set({1, 2}, 1.0);
   run.net.b.set({0}, -std::numeric_limits<double>::infinity());
-  CHECK_THAT(error_of<ValueError>([&] { io::save_training_state(path, run.state()); }), Contains("'model.b'"));
+  CHECK_THAT(test::message_of<ValueError>([&] { io::save_training_state(path, run.state()); }), Contains("'model.b'"));
   CHECK(test::read_bytes(path) == good);
   CHECK(test::read_bytes(tmp / "model.safetensors") == good_model);
   CHECK(tmp.files() == std::vector<std::string>{"ckpt.safetensors", "model.safetensors"});
@@ -209,7 +195,7 @@ TEST_CASE("training state: NaN or inf never replaces the last good checkpoint un
   run.net.b.set({0}, 0.5);
   Tensor exp_avg = run.opt.state().at(1).second;
   exp_avg.set({0, 0}, std::numeric_limits<double>::infinity());
-  CHECK_THAT(error_of<ValueError>([&] { io::save_training_state(path, run.state()); }),
+  CHECK_THAT(test::message_of<ValueError>([&] { io::save_training_state(path, run.state()); }),
              Contains("'optimizer.exp_avg.w'"));
 
   io::save_training_state(path, run.state(), {.allow_non_finite = true});
