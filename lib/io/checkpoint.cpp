@@ -57,10 +57,12 @@ std::vector<const Tensor*> match_state(const std::vector<nn::NamedTensor>& targe
     matched.push_back(&src);
     by_name.erase(it);
   }
-  if (strict && !by_name.empty())
+  if (strict && !by_name.empty()) {
+    const auto& [name, extra] = *by_name.begin();
     throw ValueError(fmt::format("{}: unexpected tensor '{}' {} (not in the destination; a lazily built layer "
                                  "must be called once before loading)",
-                                 what, by_name.begin()->first, shape_str(by_name.begin()->second->shape())));
+                                 what, name.substr(0, 80), shape_str(extra->shape())));
+  }
   return matched;
 }
 
@@ -177,7 +179,8 @@ void load_training_state(const std::string& path, TrainingState& state) {
   const auto expect = [&](const char* key, const std::string& want, const char* hint) {
     const std::string got = metadata_value(meta, key);
     if (got != want)
-      throw ValueError(fmt::format("{}: metadata '{}' is '{}', expected '{}'{}", op, key, got.substr(0, 80), want, hint));
+      throw ValueError(
+          fmt::format("{}: metadata '{}' is '{}', expected '{}'{}", op, key, got.substr(0, 80), want, hint));
   };
   expect("format", kTrainingFormat, " (not a file of save_training_state; io::load reads module files)");
   expect("format_version", kTrainingVersion, "");

@@ -131,7 +131,7 @@ void Optimizer::load_state(const std::vector<NamedTensor>& state) {
   std::map<std::string, const Tensor*> given;
   for (const auto& [key, t] : state)
     if (!given.emplace(key, &t).second)
-      throw ValueError(fmt::format("{}.load_state: key '{}' appears twice", name_, key));
+      throw ValueError(fmt::format("{}.load_state: key '{}' appears twice", name_, key.substr(0, 80)));
   const std::vector<NamedTensor> expected = this->state();
   // Validate everything first: a half-loaded optimizer would silently train from mixed state.
   for (const auto& [key, dst] : expected) {
@@ -154,7 +154,7 @@ void Optimizer::load_state(const std::vector<NamedTensor>& state) {
       for (const auto& e : expected) known = known || e.first == key;
       if (!known)
         throw ValueError(fmt::format("{}.load_state: unexpected key '{}' (shape {}); this optimizer's state has "
-                                     "'step' and {} buffer(s) per parameter", name_, key,
+                                     "'step' and {} buffer(s) per parameter", name_, key.substr(0, 80),
                                      t->defined() ? shape_str(t->shape()) : "undefined", buffers_.size()));
     }
   const Tensor step_src = on_host(*given.at("step"));
