@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -10,46 +11,23 @@
 #include <iterator>
 #include <string>
 
+#include "child_process.hpp"
 #include "fixtures.hpp"
+#include "nn_helpers.hpp"
+#include "scratch_files.hpp"
 #include "xgrad/io/safetensors.hpp"
+#include "xgrad/io/testing.hpp"
 #include "xgrad/tensor/creation.hpp"
 
 using namespace xgrad;
 using Catch::Matchers::Contains;
+using test::read_bytes;
+using test::message_of;
+using test::TempDir;
+using test::write_bytes;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A fresh directory per test case, removed afterwards.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static int counter = 0;
-    dir = fs::temp_directory_path() / ("xgrad-io-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() { fs::remove_all(dir); }
-  std::string operator/(const std::string& name) const { return (dir / name).string(); }
-  /// Names of the files in the directory (to catch leftover temporary files).
-  std::vector<std::string> files() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 /// The 8-byte little-endian length prefix of the format.
 std::string u64_le(std::uint64_t v) {
@@ -63,22 +41,11 @@ std::string craft(const std::string& header, std::size_t data_bytes) {
   return u64_le(header.size()) + header + std::string(data_bytes, '\xab');
 }
 
-/// The message of the IOError `f` throws (other exception types escape and fail the test).
-template <class F>
-std::string io_error(F&& f) {
-  try {
-    f();
-  } catch (const IOError& e) {
-    return e.what();
-  }
-  return "no IOError was thrown";
-}
-
 /// The IOError message load_safetensors gives for a file holding `bytes`.
 std::string load_error(const TempDir& tmp, const std::string& bytes) {
   const std::string path = tmp / "bad.safetensors";
   write_bytes(path, bytes);
-  return io_error([&] { load_safetensors(path); });
+  return message_of<IOError>([&] { load_safetensors(path); });
 }
 
 /// Same dtype, shape and bits (int64 compared exactly, not through double).
@@ -161,10 +128,10 @@ TEST_CASE("safetensors: a save that fails after writing removes its temporary fi
   TempDir tmp;
   // Renaming a file over a directory fails, after the temporary file has been fully written.
   fs::create_directory(tmp.dir / "taken");
-  CHECK_THAT(io_error([&] { save_safetensors(tmp / "taken", {{"w", ones({4})}}); }),
+  CHECK_THAT(message_of<IOError>([&] { save_safetensors(tmp / "taken", {{"w", ones({4})}}); }),
              Contains("cannot rename") && Contains(tmp / "taken"));
   CHECK(tmp.files() == std::vector<std::string>{"taken"});
-  CHECK_THAT(io_error([&] { save_safetensors(tmp / "missing/dir/x.safetensors", {{"w", ones({4})}}); }),
+  CHECK_THAT(message_of<IOError>([&] { save_safetensors(tmp / "missing/dir/x.safetensors", {{"w", ones({4})}}); }),
              Contains("cannot create") && Contains("missing/dir/x.safetensors"));
 }
 
@@ -181,7 +148,7 @@ TEST_CASE("safetensors: an overwrite replaces the old contents", "[io]") {
 
 TEST_CASE("safetensors: a missing or truncated file is an IOError naming the path", "[io]") {
   TempDir tmp;
-  CHECK_THAT(io_error([&] { load_safetensors(tmp / "nope.safetensors"); }),
+  CHECK_THAT(message_of<IOError>([&] { load_safetensors(tmp / "nope.safetensors"); }),
              Contains("load_safetensors: " + tmp / "nope.safetensors" + ": cannot open"));
   CHECK_THAT(load_error(tmp, ""), Contains("bad.safetensors") && Contains("file is 0 bytes, too short"));
   CHECK_THAT(load_error(tmp, std::string("\x10\0\0", 3)), Contains("file is 3 bytes, too short"));
@@ -199,8 +166,9 @@ TEST_CASE("safetensors: a header that is not a JSON object is rejected", "[io]")
 
 TEST_CASE("safetensors: an unknown dtype names the key and the dtype", "[io]") {
   TempDir tmp;
-  CHECK_THAT(load_error(tmp, craft(R"({"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", 4)),
-             Contains("tensor 'h' has dtype F16, which xgrad cannot hold"));
+  CHECK_THAT(load_error(tmp, craft(R"({"h":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}})", 8)),
+             Contains("tensor 'h' has dtype I32, which xgrad cannot load (it reads F32, F64 and I64, and F16 and "
+                      "BF16 as float32)"));
 }
 
 TEST_CASE("safetensors: a shape that disagrees with its byte range is rejected", "[io]") {
@@ -208,9 +176,9 @@ TEST_CASE("safetensors: a shape that disagrees with its byte range is rejected",
   const std::string msg =
       load_error(tmp, craft(R"({"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,20]}})", 20));
   CHECK_THAT(msg, Contains(tmp / "bad.safetensors") &&
-                      Contains("tensor 'w': shape (2, 3) float32 needs 24 bytes but data_offsets span 20"));
+                      Contains("tensor 'w': shape (2, 3) F32 needs 24 bytes but data_offsets span 20"));
   CHECK_THAT(load_error(tmp, craft(R"({"s":{"dtype":"I64","shape":[],"data_offsets":[0,4]}})", 4)),
-             Contains("tensor 's': shape () int64 needs 8 bytes but data_offsets span 4"));
+             Contains("tensor 's': shape () I64 needs 8 bytes but data_offsets span 4"));
   CHECK_THAT(load_error(tmp, craft(R"({"w":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})",
                                    8)),
              Contains("tensor 'w': shape (4294967296, 4294967296) is too large"));
@@ -246,6 +214,97 @@ TEST_CASE("safetensors: byte ranges outside the data, overlapping or with gaps a
   CHECK_THAT(load_error(tmp, craft(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 7)),
              Contains("3 bytes of trailing data after the last tensor"));
   CHECK_THAT(load_error(tmp, craft("{}", 1)), Contains("1 bytes of trailing data"));
+}
+
+namespace {
+/// `open` repeated `depth` times, then `middle`, then `close` repeated `depth` times.
+std::string nest(const std::string& open, const std::string& middle, const std::string& close, int depth) {
+  std::string out;
+  for (int i = 0; i < depth; ++i) out += open;
+  out += middle;
+  for (int i = 0; i < depth; ++i) out += close;
+  return out;
+}
+}  // namespace
+
+TEST_CASE("safetensors: a header nested 100,000 deep is an IOError, not a stack overflow", "[io]") {
+  TempDir tmp;
+  const std::string deep_array = nest("[", "", "]", 100000);  // about 200 KB
+  const std::vector<std::pair<const char*, std::string>> headers = {
+      {"as a tensor entry", R"({"a":)" + deep_array + "}"},
+      {"as a dtype", R"({"a":{"dtype":)" + deep_array + R"(,"shape":[],"data_offsets":[0,0]}})"},
+      {"as a shape", R"({"a":{"dtype":"F32","shape":)" + deep_array + R"(,"data_offsets":[0,0]}})"},
+      {"as the metadata", R"({"__metadata__":)" + deep_array + "}"},
+      {"as a metadata value", R"({"__metadata__":{"k":)" + deep_array + "}}"},
+      {"as nested objects", R"({"a":)" + nest(R"({"a":)", "1", "}", 100000) + "}"},
+  };
+  for (const auto& [where, header] : headers) {
+    INFO("nesting " << where);
+    const std::string path = tmp / "deep.safetensors";
+    write_bytes(path, craft(header, 0));
+    // First in a child process: before the fix this overflowed the stack and would kill the test binary.
+    for (bool metadata_only : {false, true}) {
+      const test::ChildExit child = test::run_in_child([&] {
+        try {
+          if (metadata_only) load_safetensors_metadata(path);
+          else load_safetensors(path);
+        } catch (const IOError&) {
+          return 0;
+        }
+        return 1;
+      });
+      INFO("metadata only: " << metadata_only << ", child: " << child.describe());
+      REQUIRE(child.exited_with(0));
+    }
+    CHECK_THAT(message_of<IOError>([&] { load_safetensors(path); }),
+               Contains(path) && Contains("nested deeper than 8 levels"));
+  }
+}
+
+TEST_CASE("safetensors: error messages quote only an excerpt of what the file holds", "[io]") {
+  TempDir tmp;
+  std::string huge_string(100002, 'x');  // a JSON string of 100,000 characters
+  huge_string.front() = huge_string.back() = '"';
+  const std::string long_list = nest("[", nest("0,", "0", "", 50000), "]", 1);  // 50,001 zeros
+  const std::vector<std::pair<const char*, std::string>> headers = {
+      {"a long dtype", R"({"w":{"dtype":)" + huge_string + R"(,"shape":[],"data_offsets":[0,0]}})"},
+      {"a long entry", R"({"w":)" + long_list + "}"},
+      {"long data_offsets", R"({"w":{"dtype":"F32","shape":[0],"data_offsets":)" + long_list + "}}"},
+      {"a long metadata value", R"({"__metadata__":{"k":)" + long_list + "}}"},
+      {"a long key", "{" + huge_string + R"(:{"dtype":"F99","shape":[],"data_offsets":[0,0]}})"},
+      {"a long unterminated string", R"({"w":)" + huge_string.substr(0, 50000)},
+  };
+  for (const auto& [what, header] : headers) {
+    INFO(what);
+    const std::string message = load_error(tmp, craft(header, 0));
+    CHECK_THAT(message, Contains("bad.safetensors"));
+    CHECK(message.size() < 600);
+  }
+}
+
+TEST_CASE("safetensors: header work grows as n log n with the entry count, order kept", "[io]") {
+  // 80,000 empty tensors took 18 s when the header was an ordered_json (a linear lookup per key:
+  // quadratic). Everything but the duplicate-name and tiling checks is one pass over the header; those
+  // two sort once, and their comparisons are counted. n log2 n predicts a ratio of 4 log(4n) / log(n)
+  // = 4.6 between n = 20,000 and 80,000; a linear lookup per entry would give 16.
+  TempDir tmp;
+  auto comparisons = [&](std::int64_t n) {
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    for (std::int64_t i = 0; i < n; ++i)  // names in a scrambled order, which the file must keep
+      tensors.emplace_back("layer." + std::to_string(i * 48271 % n), zeros({0}));
+    const std::string path = tmp / "many.safetensors";
+    save_safetensors(path, tensors);
+    const auto loaded = load_safetensors(path);
+    REQUIRE(loaded.size() == tensors.size());
+    for (std::size_t i = 0; i < loaded.size(); ++i)
+      if (loaded[i].first != tensors[i].first) FAIL("entry " << i << " is " << loaded[i].first);
+    return io::testing::last_header_comparisons();
+  };
+  const double n = 20000, small = double(comparisons(20000)), large = double(comparisons(80000));
+  INFO("comparisons: " << small << " at n = 20,000, " << large << " at n = 80,000");
+  CHECK(small >= n);                                  // the counter sees the sorts
+  CHECK(large <= 2 * 2 * (4 * n) * std::log2(4 * n));  // two sorts of at most 2 n log2 n each
+  CHECK(large / small < 6);
 }
 
 TEST_CASE("safetensors: a key repeated in the header is rejected", "[io]") {
@@ -328,4 +387,36 @@ TEST_CASE("safetensors: PyTorch's safetensors.torch.load_file read the xgrad-wri
     CHECK(got.at("dtype") == std::string(dtype_name(t.dtype())));
     CHECK(same_tensor(test::fixture_tensor(got, t.dtype()), t));
   }
+}
+
+TEST_CASE("safetensors: PyTorch float16 and bfloat16 tensors load as the float32 values PyTorch widens them to",
+          "[io]") {
+  // tools/make_half_safetensors_fixture.py wrote the file and the bits of each element's tensor.float().
+  const auto expected = test::load_fixture("safetensors_half.json");
+  const auto loaded = load_safetensors(std::string(XGRAD_FIXTURE_DIR) + "/safetensors_half.safetensors");
+  REQUIRE(loaded.size() == expected.at("order").size());
+  for (std::size_t i = 0; i < loaded.size(); ++i) {
+    const auto& [name, t] = loaded[i];
+    INFO(name);
+    CHECK(name == expected.at("order").at(i).get<std::string>());
+    const auto& want = expected.at("tensors").at(name);
+    CHECK(t.dtype() == DType::float32);
+    CHECK(t.shape() == want.at("shape").get<Shape>());
+    const auto bits = want.at("float32_bits").get<std::vector<std::int32_t>>();
+    REQUIRE(bits.size() == static_cast<std::size_t>(t.numel()));
+    for (std::size_t k = 0; k < bits.size(); ++k) {
+      std::int32_t got = 0;
+      std::memcpy(&got, t.host_data<float>() + k, 4);
+      INFO("element " << k << ": " << t.host_data<float>()[k]);
+      CHECK(got == bits[k]);
+    }
+  }
+}
+
+TEST_CASE("safetensors: a half-precision entry's byte range is checked at two bytes per element", "[io]") {
+  TempDir tmp;
+  CHECK_THAT(load_error(tmp, craft(R"({"h":{"dtype":"F16","shape":[3],"data_offsets":[0,12]}})", 12)),
+             Contains("tensor 'h': shape (3,) F16 needs 6 bytes but data_offsets span 12"));
+  CHECK_THAT(load_error(tmp, craft(R"({"h":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", 3)),
+             Contains("lie outside the 3-byte data buffer"));
 }

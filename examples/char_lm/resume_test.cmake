@@ -1,5 +1,6 @@
 # --resume continues exactly (dropout included): a run interrupted after step 10 (last checkpoint at step 8) and resumed
-# must end with a model byte-identical to an uninterrupted run's, and log the same losses.
+# must end with a checkpoint (model, optimizer, schedule) byte-identical to an uninterrupted run's, and log the same
+# losses.
 # Run with cmake -P -DCHAR_LM=<binary> -DWORK_DIR=<scratch dir>.
 set(args --steps 12 --checkpoint-every 4 --eval-every 4 --threads 1 --batch 4 --context 16
          --d-model 32 --heads 2 --layers 1 --warmup 3 --dropout 0.1 --no-progress)
@@ -14,10 +15,11 @@ run(--checkpoint-dir ${WORK_DIR}/straight)
 run(--checkpoint-dir ${WORK_DIR}/resumed --stop-after 10)
 run(--checkpoint-dir ${WORK_DIR}/resumed --resume)
 
-file(SHA256 ${WORK_DIR}/straight/model.safetensors straight_model)
-file(SHA256 ${WORK_DIR}/resumed/model.safetensors resumed_model)
-if(NOT straight_model STREQUAL resumed_model)
-  message(FATAL_ERROR "the resumed run's final model differs from the uninterrupted run's")
+# The checkpoint holds model, optimizer state, schedule step and metadata: all must match to the byte.
+file(SHA256 ${WORK_DIR}/straight/checkpoint.safetensors straight_checkpoint)
+file(SHA256 ${WORK_DIR}/resumed/checkpoint.safetensors resumed_checkpoint)
+if(NOT straight_checkpoint STREQUAL resumed_checkpoint)
+  message(FATAL_ERROR "the resumed run's final checkpoint differs from the uninterrupted run's")
 endif()
 # Losses: every row's step, train loss and validation loss (the columns before lr) must agree.
 foreach(run straight resumed)

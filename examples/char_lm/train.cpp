@@ -2,7 +2,8 @@
 //   ./build/examples/char_lm --steps 2000 --checkpoint-dir run1      # the Jargon File by default
 //   ./build/examples/char_lm --checkpoint-dir run1 --steps 4000 --resume
 //   mpirun -np 2 ./build/examples/char_lm --threads 1     # data parallel, when built with MPI (ranks.hpp)
-// Leaves run1/metrics.csv, run1/loss.svg and run1/{model,optimizer}.safetensors.
+// Leaves run1/metrics.csv, run1/loss.svg and run1/checkpoint.safetensors (model, optimizer, schedule and
+// step in one file, replaced atomically).
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -104,19 +105,23 @@ int main(int argc, char** argv) try {
 
   const fs::path dir(o.checkpoint_dir);
   if (ranks.leader()) fs::create_directories(dir);
-  const std::string model_file = dir / "model.safetensors", optim_file = dir / "optimizer.safetensors",
-                    csv_file = dir / "metrics.csv", svg_file = dir / "loss.svg";
-  const std::string vocab_utf8 = utf8_encode(vocab.code_points());
+  const std::string checkpoint_file = dir / "checkpoint.safetensors", csv_file = dir / "metrics.csv",
+                    svg_file = dir / "loss.svg";
+  const std::string vocab_utf8 = utf8_encode(vocab.code_points()), seed_text = std::to_string(o.seed);
+  xgrad::io::TrainingState state{model, opt, &sched, {}};
   long step = 0;
   std::vector<MetricsRow> rows;
   if (o.resume) {
-    const auto meta = xgrad::load_safetensors_metadata(optim_file);
-    if (meta.count("vocab") == 0 || meta.at("vocab") != vocab_utf8)
+    // Checked before loading: another corpus usually means another vocabulary size, and its shape error
+    // would hide the reason.
+    const auto meta = xgrad::load_safetensors_metadata(checkpoint_file);
+    if (meta.count("user.vocab") == 0 || meta.at("user.vocab") != vocab_utf8)
       throw xgrad::ValueError(fmt::format("--resume: the checkpoint in {} was trained on another vocabulary", dir.string()));
-    xgrad::io::load(model, model_file);
-    opt.load_state(xgrad::load_safetensors(optim_file));
-    step = std::stol(meta.at("step"));
-    sched.set_step(step);
+    if (meta.count("user.seed") == 0 || meta.at("user.seed") != seed_text)
+      throw xgrad::ValueError(fmt::format("--resume: the checkpoint in {} was trained with another --seed, not {}",
+                                          dir.string(), seed_text));
+    xgrad::io::load_training_state(checkpoint_file, state);  // model, optimizer and schedule, all or nothing
+    step = sched.current_step();
     // Rows logged after the checkpoint belong to steps that will be run again: drop them.
     if (fs::exists(csv_file))
       for (const auto& r : read_metrics_csv(csv_file))
@@ -171,8 +176,8 @@ int main(int argc, char** argv) try {
     if (ranks.leader() && !std::isnan(row.val_loss)) write_file_atomic(svg_file, loss_curve_svg(rows, title, refs));
     if (step % o.checkpoint_every == 0 || step == o.steps) {
       ranks.on_leader([&] {  // the other ranks wait until the checkpoint is complete
-        xgrad::io::save(model, model_file);
-        xgrad::save_safetensors(optim_file, opt.state(), {{"step", std::to_string(step)}, {"vocab", vocab_utf8}});
+        state.metadata = {{"step", std::to_string(step)}, {"vocab", vocab_utf8}, {"seed", seed_text}};
+        xgrad::io::save_training_state(checkpoint_file, state);
       });
       progress.note(fmt::format("checkpoint: step {} -> {}", step, dir.string()));
     }

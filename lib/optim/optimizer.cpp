@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <limits>
 #include <map>
 
 #include "xgrad/tensor/creation.hpp"
@@ -82,11 +84,64 @@ std::vector<NamedTensor> Optimizer::state() const {
   return out;
 }
 
+namespace {
+
+// What load_state accepts, from what the update rules (optimizers.cpp, backend/optim.hpp) do with it:
+// - step: [0, 2^53). The next update increments it, and Adam's bias correction 1 - beta^step takes it as
+//   a double; below 2^53 both are exact (and beta^step has long underflowed to 0 there).
+// - every buffer: finite. A NaN or inf in a moment or momentum buffer reaches the parameter on the next
+//   update.
+// - second moments (Adam's exp_avg_sq and max_exp_avg_sq, RMSprop's square_avg): >= 0, their square
+//   root is taken; for centered RMSprop also square_avg >= grad_avg^2, the variance under its root.
+constexpr std::int64_t kStepLimit = std::int64_t{1} << 53;
+
+bool under_square_root(const std::string& kind) {
+  return kind == "exp_avg_sq" || kind == "max_exp_avg_sq" || kind == "square_avg";
+}
+
+Tensor on_host(const Tensor& t) { return t.device() == Device{} ? t : t.to(Device{}); }
+
+/// Refuses a buffer holding a non-finite value, or a negative one when `non_negative`.
+void check_buffer(const std::string& optimizer, const std::string& key, const std::string& param, const Tensor& buffer,
+                  bool non_negative) {
+  const Tensor host = on_host(buffer);
+  dispatch_floating(host.dtype(), "load_state", [&](auto zero) {
+    using T = decltype(zero);
+    const T* v = host.host_data<T>();
+    for (std::int64_t i = 0; i < host.numel(); ++i)
+      if (!std::isfinite(v[i]) || (non_negative && v[i] < T(0)))
+        throw ValueError(fmt::format("{}.load_state: key '{}' (parameter '{}') holds {} at element {}; it must be "
+                                     "finite{}",
+                                     optimizer, key, param, v[i], i,
+                                     non_negative ? " and >= 0 (the update takes its square root)" : ""));
+  });
+}
+
+/// Refuses square_avg < grad_avg^2 (centered RMSprop's variance), beyond 4 ulps of grad_avg^2: a state
+/// that an update produced never falls below, since that update took the same square root.
+void check_variance(const std::string& optimizer, const std::string& param, const std::string& square_key,
+                    const Tensor& square_avg, const std::string& mean_key, const Tensor& grad_avg) {
+  const Tensor sq = on_host(square_avg), mean = on_host(grad_avg);
+  dispatch_floating(sq.dtype(), "load_state", [&](auto zero) {
+    using T = decltype(zero);
+    const double slack = 1.0 - 4.0 * std::numeric_limits<T>::epsilon();
+    const T *s = sq.host_data<T>(), *g = mean.host_data<T>();
+    for (std::int64_t i = 0; i < sq.numel(); ++i)
+      if (double(s[i]) < double(g[i]) * double(g[i]) * slack)
+        throw ValueError(fmt::format("{}.load_state: keys '{}' and '{}' (parameter '{}') hold {} and {} at element "
+                                     "{}: the variance square_avg - grad_avg^2 under the square root would be "
+                                     "negative",
+                                     optimizer, square_key, mean_key, param, s[i], g[i], i));
+  });
+}
+
+}  // namespace
+
 void Optimizer::load_state(const std::vector<NamedTensor>& state) {
   std::map<std::string, const Tensor*> given;
   for (const auto& [key, t] : state)
     if (!given.emplace(key, &t).second)
-      throw ValueError(fmt::format("{}.load_state: key '{}' appears twice", name_, key));
+      throw ValueError(fmt::format("{}.load_state: key '{}' appears twice", name_, key.substr(0, 80)));
   const std::vector<NamedTensor> expected = this->state();
   // Validate everything first: a half-loaded optimizer would silently train from mixed state.
   for (const auto& [key, dst] : expected) {
@@ -109,15 +164,31 @@ void Optimizer::load_state(const std::vector<NamedTensor>& state) {
       for (const auto& e : expected) known = known || e.first == key;
       if (!known)
         throw ValueError(fmt::format("{}.load_state: unexpected key '{}' (shape {}); this optimizer's state has "
-                                     "'step' and {} buffer(s) per parameter", name_, key,
+                                     "'step' and {} buffer(s) per parameter", name_, key.substr(0, 80),
                                      t->defined() ? shape_str(t->shape()) : "undefined", buffers_.size()));
     }
-  const Tensor step_src = given.at("step")->device() == Device{} ? *given.at("step") : given.at("step")->to(Device{});
+  const Tensor step_src = on_host(*given.at("step"));
   const std::int64_t* s = step_src.host_data<std::int64_t>();
   for (std::int64_t i = 0; i < step_src.numel(); ++i)
-    if (s[i] < 0)
-      throw ValueError(fmt::format("{}.load_state: key 'step' holds a negative count {} for parameter '{}'", name_,
-                                   s[i], params_[static_cast<std::size_t>(i)].first));
+    if (s[i] < 0 || s[i] >= kStepLimit)
+      throw ValueError(fmt::format("{}.load_state: key 'step' holds {} for parameter '{}'; a step count must be in "
+                                   "[0, 2^53) (not negative, and exact as a double with room to increment)",
+                                   name_, s[i], params_[static_cast<std::size_t>(i)].first));
+  const Buffers *square_avg = nullptr, *grad_avg = nullptr;
+  for (const Buffers& b : buffers_) {
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      const std::string key = b.kind + "." + params_[i].first;
+      check_buffer(name_, key, params_[i].first, *given.at(key), under_square_root(b.kind));
+    }
+    if (b.kind == "square_avg") square_avg = &b;
+    if (b.kind == "grad_avg") grad_avg = &b;
+  }
+  if (square_avg && grad_avg)
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      const std::string& pname = params_[i].first;
+      check_variance(name_, pname, "square_avg." + pname, *given.at("square_avg." + pname), "grad_avg." + pname,
+                     *given.at("grad_avg." + pname));
+    }
 
   for (const auto& [key, dst] : expected) {
     const Tensor& given_src = *given.at(key);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <numbers>
 
@@ -62,6 +63,24 @@ LRScheduler::LRScheduler(Optimizer& optimizer, LRSchedule schedule)
 }
 
 void LRScheduler::step() { set_step(step_ + 1); }
+
+std::map<std::string, std::string> LRScheduler::state() const { return {{"step", std::to_string(step_)}}; }
+
+void LRScheduler::load_state(const std::map<std::string, std::string>& state) {
+  for (const auto& [key, value] : state)
+    if (key != "step")
+      throw ValueError(fmt::format("LRScheduler.load_state: unexpected key '{}'; the state holds only 'step'", key));
+  const auto it = state.find("step");
+  if (it == state.end()) throw ValueError("LRScheduler.load_state: missing key 'step'");
+  const std::string& text = it->second;
+  std::int64_t step = -1;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), step);
+  // Below 2^53, like the optimizers' step counts: step() can increment it and schedules take it as a double.
+  if (error != std::errc() || end != text.data() + text.size() || step < 0 || step >= std::int64_t{1} << 53)
+    throw ValueError(fmt::format("LRScheduler.load_state: key 'step' must be an integer in [0, 2^53), got '{}'",
+                                 text.substr(0, 40)));
+  set_step(step);
+}
 
 void LRScheduler::set_step(std::int64_t step) {
   const double lr = schedule_(step);  // validates step before anything changes

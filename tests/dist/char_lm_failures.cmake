@@ -14,7 +14,7 @@ string(REPLACE ";" " " args_text "${args}")
 # Rank 1 runs char_lm under a shell that kills it (SIGKILL, no chance to clean up) once rank 0 has written
 # its first checkpoint; the shell then exits as the killed process would.
 set(rank1_script "${CHAR_LM} ${args_text} --checkpoint-dir ${dir} & pid=$!; \
-while [ ! -f ${dir}/optimizer.safetensors ]; do sleep 0.01; done; kill -9 $pid; wait $pid; exit 137")
+while [ ! -f ${dir}/checkpoint.safetensors ]; do sleep 0.01; done; kill -9 $pid; wait $pid; exit 137")
 
 string(TIMESTAMP start "%s")
 execute_process(COMMAND ${MPIEXEC} -n 1 ${CHAR_LM} ${args} --checkpoint-dir ${dir} : -n 1 sh -c "${rank1_script}"
@@ -41,7 +41,7 @@ execute_process(COMMAND ${MPIEXEC} -n 2 ${CHAR_LM} ${args} --checkpoint-dir ${WO
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "the reference run failed (${rc}):\n${ref_log}")
 endif()
-foreach(f model.safetensors optimizer.safetensors)
+foreach(f checkpoint.safetensors)
   file(SHA256 ${dir}/${f} killed_hash)
   file(SHA256 ${WORK_DIR}/reference/${f} reference_hash)
   if(NOT killed_hash STREQUAL reference_hash)

@@ -44,9 +44,10 @@ class Optimizer {
   /// (zero-copy for checkpointing): clone() them to keep a snapshot while training goes on.
   std::vector<NamedTensor> state() const;
   /// Copies `state` (as produced by state() of an optimizer of the same kind over the same parameters)
-  /// into this optimizer. Every key, shape and dtype is checked before anything is copied, so on
-  /// error (ValueError: missing/unexpected/duplicate key or negative step; ShapeError: shape; TypeError:
-  /// dtype) nothing changes.
+  /// into this optimizer. Every key, shape, dtype and value is checked before anything is copied, so on
+  /// error (ValueError: missing/unexpected/duplicate key, a step count outside [0, 2^53), a non-finite
+  /// buffer value, a negative second moment or centered-RMSprop variance; ShapeError: shape; TypeError:
+  /// dtype) nothing changes. The message names the key and the parameter.
   void load_state(const std::vector<NamedTensor>& state);
 
  protected:

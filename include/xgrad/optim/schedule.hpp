@@ -5,6 +5,8 @@
 //   for (...) { ...; opt.step(); sched.step(); }
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <string>
 
 #include "xgrad/optim/optimizer.hpp"
 
@@ -38,6 +40,14 @@ class LRScheduler {
   void set_step(std::int64_t step);
   /// The learning rate of the current step.
   double learning_rate() const { return schedule_(step_); }
+
+  /// What a checkpoint needs to continue the schedule exactly: {"step": "<current step>"} (the
+  /// schedule itself is code, rebuilt by the program that resumes).
+  std::map<std::string, std::string> state() const;
+  /// Restores state(): jumps to its step and sets the optimizer's learning rate to schedule(step).
+  /// ValueError naming the key for a missing, unexpected or malformed entry (the step must be a
+  /// decimal integer in [0, 2^53), so that step() can increment it); nothing changes then.
+  void load_state(const std::map<std::string, std::string>& state);
 
  private:
   Optimizer& optimizer_;
