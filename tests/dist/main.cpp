@@ -9,7 +9,7 @@
 #include <optional>
 
 #include "world.hpp"
-#include "xgrad/backend/backend.hpp"
+#include "xgrad/backend/threads.hpp"
 #include "xgrad/tensor/creation.hpp"
 
 namespace xgrad::dist::test {
