@@ -38,10 +38,9 @@ int main() {
 
   // 1. The model: layers are plain objects; Sequential names them "0", "1", "2".
   nn::Sequential model;
-  model.emplace<nn::Dense>(nn::DenseOptions{.units = 64, .activation = "tanh", .seed = 1});
-  model.emplace<nn::Dense>(nn::DenseOptions{.units = 64, .activation = "tanh", .seed = 2});
-  model.emplace<nn::Dense>(nn::DenseOptions{.units = 3, .seed = 3});
-  model(train.points);  // the first call builds the weights from the input's last axis
+  model.emplace<nn::Dense>(nn::DenseOptions{.units = 64, .activation = "tanh", .input_dim = 2, .seed = 1});
+  model.emplace<nn::Dense>(nn::DenseOptions{.units = 64, .activation = "tanh", .input_dim = 64, .seed = 2});
+  model.emplace<nn::Dense>(nn::DenseOptions{.units = 3, .input_dim = 64, .seed = 3});
   fmt::print("{}", model);
 
   // 2. The optimizer gets the parameters by name, so its state can be checkpointed.
@@ -77,8 +76,7 @@ int main() {
   nn::Sequential restored;
   for (std::int64_t units : {64, 64, 3})
     restored.emplace<nn::Dense>(nn::DenseOptions{.units = units, .activation = units == 3 ? "linear" : "tanh"});
-  restored(train.points);
-  io::load(restored, "spiral_mlp.safetensors");
+  io::load(restored, "spiral_mlp.safetensors");  // builds the unbuilt layers from the file's shapes
   NoGradGuard no_grad;
   const double final_accuracy = nn::accuracy(restored(valid.points), valid.labels);
   fmt::print("restored model: valid accuracy {:.3f}\n", final_accuracy);
