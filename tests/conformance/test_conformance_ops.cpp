@@ -5,6 +5,8 @@
 #include "conformance.hpp"
 #include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/ops/attention.hpp"
+#include "xgrad/ops/compare.hpp"
+#include "xgrad/ops/indexing.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/linalg.hpp"
 #include "xgrad/ops/nn.hpp"
@@ -59,6 +61,8 @@ std::vector<OpCase> elementwise_cases() {
       {"gelu (tanh)", {a}, [](const auto& in) { return gelu(in[0], true); }},
       {"where", {cond, b, p}, [](const auto& in) { return where(in[0], in[1], in[2]); }},
       {"masked_fill", {b, cond}, [](const auto& in) { return masked_fill(in[0], in[1], -1.5); }},
+      {"clamp", {a}, [](const auto& in) { return clamp(in[0], -0.5, 0.7); }},
+      {"where over a comparison", {a, b}, [](const auto& in) { return where(lt(in[0], in[1]), in[0], in[1]); }},
   };
 }
 
@@ -79,6 +83,38 @@ std::vector<OpCase> reduction_and_shape_cases() {
       {"concat", {a, c}, [](const auto& in) { return concat({in[0], in[1]}, 1); }},
       {"stack", {a, b}, [](const auto& in) { return stack({in[0], in[1]}, 1); }},
       {"unsqueeze and squeeze", {a}, [](const auto& in) { return squeeze(unsqueeze(in[0], 1), 1) * in[0]; }},
+      {"min over axes", {a}, [](const auto& in) { return min(in[0], {0, 2}); }},
+      {"max_with_indices values", {a}, [](const auto& in) { return max_with_indices(in[0], 1).values; }},
+      {"topk values, sorted", {a}, [](const auto& in) { return topk(in[0], 2, 1).values; }},
+      {"topk values, smallest, unsorted", {a}, [](const auto& in) { return topk(in[0], 3, -1, false, false).values; }},
+      {"index_select (repeated index)", {a, index_tensor({3, 0, 3, 1, 3}, {5})},
+       [](const auto& in) { return index_select(in[0], 2, in[1]); }},
+      {"gather (repeated index)", {a, index_tensor({2, 0, 2, 1, 1, 1, 0, 2}, {2, 1, 4})},
+       [](const auto& in) { return gather(in[0], 1, in[1]); }},
+  };
+}
+
+// Ops whose results are int64 or 0/1 and carry no gradient: forward only, never gradchecked. Ties and a NaN
+// make the first-extreme and NaN rules count.
+std::vector<OpCase> selection_cases() {
+  const Tensor t = tensor({1.0, 3.0, 3.0, -2.0, std::nan(""), 0.5, 2.0, 2.0, 2.0, -1.0, 4.0, 4.0}, DType::float64);
+  const Tensor a = reshape(t, {3, 4}), b = reshape(tensor({1.0, 3.0, 0.0, -2.0, 1.0, 0.5, 2.5, 2.0, 1.0, -1.0, 4.0,
+                                                           5.0}, DType::float64), {3, 4});
+  const Tensor ids = index_tensor({3, 1, 4, 1, 5, 9}, {2, 3});
+  return {
+      {"argmax per row (ties, NaN)", {a}, [](const auto& in) { return argmax(in[0], 1); }},
+      {"argmin per column", {a}, [](const auto& in) { return argmin(in[0], 0); }},
+      {"argmax over all", {a}, [](const auto& in) { return argmax(in[0]); }},
+      {"topk indices", {a}, [](const auto& in) { return topk(in[0], 3, 1).indices; }},
+      {"comparisons", {a, b},
+       [](const auto& in) {
+         return eq(in[0], in[1]) + ne(in[0], in[1]) * 2.0 + lt(in[0], in[1]) * 4.0 + le(in[0], in[1]) * 8.0 +
+                gt(in[0], in[1]) * 16.0 + ge(in[0], 2.0) * 32.0;
+       }},
+      {"int64 comparison and argmax", {ids, index_tensor({2, 2, 2, 2, 9, 2}, {2, 3})},
+       [](const auto& in) { return argmax(gt(in[0], in[1]), 1); }},
+      {"index_select of int64", {ids, index_tensor({2, 2, 0}, {3})},
+       [](const auto& in) { return index_select(in[0], 1, in[1]); }},
   };
 }
 
@@ -189,6 +225,10 @@ void gradcheck_all(const std::vector<OpCase>& cases) {
 TEST_CASE("conformance: elementwise ops match the CPU", "[conformance][ops]") { run_all(elementwise_cases()); }
 TEST_CASE("conformance: reductions and shape ops match the CPU", "[conformance][ops]") {
   run_all(reduction_and_shape_cases());
+}
+TEST_CASE("conformance: selections, comparisons and int64 indexing match the CPU", "[conformance][ops]") {
+  for (const OpCase& c : selection_cases())
+    SECTION(c.name) { check_forward_backward(c.name, c.fn, c.inputs, DType::float64); }
 }
 TEST_CASE("conformance: matrix products match the CPU", "[conformance][ops]") { run_all(linalg_cases()); }
 TEST_CASE("conformance: fused nn ops (or their compositions) match the CPU", "[conformance][ops]") {

@@ -29,6 +29,12 @@ __device__ inline std::int64_t grid_stride() { return static_cast<std::int64_t>(
 /// Blocks for one warp per row over `rows` rows.
 inline unsigned grid_for_rows(std::int64_t rows) { return grid_for(rows * 32); }
 
+/// *p = value, one thread: sets a device-side flag or counter in stream order.
+template <class T>
+__global__ void set_value_kernel(T* p, T value) {
+  *p = value;
+}
+
 inline constexpr unsigned kFullMask = 0xffffffffu;
 inline constexpr int kWarp = 32;
 

@@ -96,12 +96,14 @@ class CudaElementwiseKernels final : public ElementwiseKernels {
     StridedIndex<2> ix;
     if (how_a == Access::strided || how_b == Access::strided)
       ix = make_strided_index<2>(os, {broadcast_strides(as, os), broadcast_strides(bs, os)}, "elementwise.binary");
-    dispatch_floating(dtype, "elementwise.binary", [&](auto t) {
+    auto launch = [&](auto t) {
       using T = decltype(t);
       binary_kernel<T><<<grid_for(n), kThreads, 0, ctx_.stream>>>(op, static_cast<const T*>(a), how_a,
                                                                   static_cast<const T*>(b), how_b, static_cast<T*>(out),
                                                                   n, ix);
-    });
+    };
+    if (is_comparison(op)) dispatch_any(dtype, launch);  // comparisons take int64 too
+    else dispatch_floating(dtype, "elementwise.binary", launch);
     check_launch("binary_kernel");
   }
 

@@ -178,12 +178,6 @@ __global__ void layer_norm_param_finish_kernel(const T* part_w, const T* part_b,
 // ---- embedding ---------------------------------------------------------------------------------
 
 // *first_bad = min over positions i whose id is outside [0, vocab) (an integer minimum: any order gives it).
-__global__ void first_bad_id_kernel(const int64_t* ids, int64_t n, int64_t vocab, unsigned long long* first_bad) {
-  XGRAD_GRID_LOOP(i, n) if (ids[i] < 0 || ids[i] >= vocab) atomicMin(first_bad, static_cast<unsigned long long>(i));
-}
-
-__global__ void set_kernel(unsigned long long* p, unsigned long long value) { *p = value; }
-
 template <class T>
 __global__ void gather_rows_kernel(const int64_t* ids, int64_t n, const T* weight, int64_t vocab, int64_t dim, T* out) {
   XGRAD_GRID_LOOP(item, n * dim) {
@@ -366,12 +360,8 @@ class CudaNNKernels final : public NNKernels {
 
   int64_t embedding_forward(DType dtype, const int64_t* ids, int64_t n, const void* weight, int64_t vocab,
                             int64_t dim, void* out) const override {
-    if (n == 0) return -1;
-    ctx_.activate();
-    Scratch first_bad(ctx_, sizeof(unsigned long long));
-    set_kernel<<<1, 1, 0, ctx_.stream>>>(first_bad.as<unsigned long long>(), static_cast<unsigned long long>(n));
-    first_bad_id_kernel<<<grid_for(n), kThreads, 0, ctx_.stream>>>(ids, n, vocab, first_bad.as<unsigned long long>());
-    check_launch("first_bad_id_kernel");
+    const int64_t bad = first_out_of_range(ctx_, ids, n, vocab);
+    if (bad >= 0 || n == 0) return bad;
     if (dim > 0) {
       typed(dtype, [&](auto t) {
         using T = decltype(t);
@@ -380,9 +370,7 @@ class CudaNNKernels final : public NNKernels {
       });
       check_launch("gather_rows_kernel");
     }
-    unsigned long long bad = 0;
-    ctx_.to_host(&bad, first_bad.as<unsigned long long>(), sizeof bad);
-    return bad < static_cast<unsigned long long>(n) ? static_cast<int64_t>(bad) : -1;
+    return -1;
   }
 
   void embedding_backward(DType dtype, const int64_t* ids, int64_t n, const void* dy, int64_t dim,
@@ -408,7 +396,7 @@ class CudaNNKernels final : public NNKernels {
     double* loss = scratch.as<double>();
     auto* kept = reinterpret_cast<int64_t*>(loss + per_row);
     auto* totals = reinterpret_cast<Totals*>(kept + per_row);
-    set_kernel<<<1, 1, 0, ctx_.stream>>>(&totals->first_bad, static_cast<unsigned long long>(rows));
+    set_value_kernel<unsigned long long><<<1, 1, 0, ctx_.stream>>>(&totals->first_bad, static_cast<unsigned long long>(rows));
     typed(dtype, [&](auto t) {
       using T = decltype(t);
       cross_entropy_kernel<T><<<grid_for_rows(rows), kThreads, 0, ctx_.stream>>>(

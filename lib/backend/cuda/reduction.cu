@@ -3,11 +3,13 @@
 // thread per pair with neighbouring threads on neighbouring outputs, so reads coalesce), and stage 2 folds
 // each output's chunks in order. The partition depends only on the shape, so every run adds in the same
 // order. scatter_rows_add sorts the indices (CUB's stable radix sort) and lets one thread own each
-// destination element, adding its contributions in index order: no atomics.
+// destination element, adding its contributions in index order: no atomics. The selections along an axis
+// (argmax/argmin, topk) give one thread each fiber (math/select.hpp).
 #include <cub/device/device_radix_sort.cuh>
 
 #include "backend/cuda/device.cuh"
 #include "backend/cuda/math/index.hpp"
+#include "backend/cuda/math/select.hpp"
 #include "backend/cuda/tables.hpp"
 
 namespace xgrad::cuda {
@@ -140,6 +142,27 @@ __global__ void segment_add_kernel(const std::int64_t* keys, const std::int64_t*
   }
 }
 
+// Fiber f = (o, i) of `in` seen as (outer, extent, inner): its elements sit `inner` apart.
+template <class T>
+__global__ void extreme_kernel(const T* in, std::int64_t outer, std::int64_t extent, std::int64_t inner, bool largest,
+                               T* values, std::int64_t* indices) {
+  XGRAD_GRID_LOOP(f, outer * inner) {
+    const std::int64_t o = f / inner, i = f % inner;
+    T value;
+    indices[f] = fiber_extreme(in + o * extent * inner + i, extent, inner, largest, value);
+    if (values) values[f] = value;
+  }
+}
+
+template <class T>
+__global__ void topk_kernel(const T* in, std::int64_t outer, std::int64_t extent, std::int64_t inner, std::int64_t k,
+                            bool largest, bool sorted, T* values, std::int64_t* indices) {
+  XGRAD_GRID_LOOP(f, outer * inner) {
+    const std::int64_t o = f / inner, i = f % inner, out = o * k * inner + i;
+    fiber_topk(in + o * extent * inner + i, extent, inner, k, largest, sorted, values + out, indices + out, inner);
+  }
+}
+
 class CudaReductionKernels final : public ReductionKernels {
  public:
   explicit CudaReductionKernels(const Context& ctx) : ctx_(ctx) {}
@@ -179,6 +202,31 @@ class CudaReductionKernels final : public ReductionKernels {
                    void* grad_in) const override {
     ctx_.activate();
     scatter_rows_add(ctx_, dtype, index, n, grad, 1, grad_in);
+  }
+
+  void extreme_along_axis(DType dtype, const void* in, std::int64_t outer, std::int64_t extent, std::int64_t inner,
+                          bool largest, void* values, std::int64_t* indices) const override {
+    if (outer * inner == 0 || extent == 0) return;
+    ctx_.activate();
+    dispatch_any(dtype, [&](auto t) {
+      using T = decltype(t);
+      extreme_kernel<T><<<grid_for(outer * inner), kThreads, 0, ctx_.stream>>>(
+          static_cast<const T*>(in), outer, extent, inner, largest, static_cast<T*>(values), indices);
+    });
+    check_launch("extreme_kernel");
+  }
+
+  // One thread per fiber, O(k extent) each: suits the small k of sampling and metrics.
+  void topk(DType dtype, const void* in, std::int64_t outer, std::int64_t extent, std::int64_t inner, std::int64_t k,
+            bool largest, bool sorted, void* values, std::int64_t* indices) const override {
+    if (outer * inner * k == 0) return;
+    ctx_.activate();
+    dispatch_any(dtype, [&](auto t) {
+      using T = decltype(t);
+      topk_kernel<T><<<grid_for(outer * inner), kThreads, 0, ctx_.stream>>>(
+          static_cast<const T*>(in), outer, extent, inner, k, largest, sorted, static_cast<T*>(values), indices);
+    });
+    check_launch("topk_kernel");
   }
 
  private:

@@ -44,6 +44,10 @@ void scale_in_place(const Context& ctx, DType dtype, void* x, std::int64_t n, do
 void scatter_rows_add(const Context& ctx, DType dtype, const std::int64_t* index, std::int64_t n, const void* src,
                       std::int64_t width, void* dst);
 
+/// Position of the first entry of index[0, n) outside [0, extent), or -1; synchronizes, since the answer
+/// goes to the host; shape.cu.
+std::int64_t first_out_of_range(const Context& ctx, const std::int64_t* index, std::int64_t n, std::int64_t extent);
+
 /// The cuBLAS element and compute types of a product in `dtype` on `ctx`: float32 products keep float32
 /// precision unless ctx.tf32; linalg.cpp. Throws TypeError naming `op` for int64.
 struct BlasTypes {

@@ -5,6 +5,7 @@
 // results agree to rounding. A new BinaryOp or UnaryOp is one more case in a switch below.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "xgrad/backend/elementwise.hpp"
 #include "xgrad/tensor/philox.hpp"
@@ -29,15 +30,28 @@ XGRAD_HOST_DEVICE inline T integer_power(T x, std::int64_t k) {
   return k < 0 ? T(1) / result : result;
 }
 
-/// x (op) y.
+/// x (op) y; a comparison gives 1 or 0 in T. Arithmetic is floating only, so int64 T reaches only the
+/// comparisons.
 template <class T>
 XGRAD_HOST_DEVICE inline T binary_value(BinaryOp op, T x, T y) {
   switch (op) {
-    case BinaryOp::add: return x + y;
-    case BinaryOp::sub: return x - y;
-    case BinaryOp::mul: return x * y;
-    case BinaryOp::div: return x / y;
-    case BinaryOp::pow: return std::pow(x, y);
+    case BinaryOp::eq: return T(x == y);
+    case BinaryOp::ne: return T(x != y);
+    case BinaryOp::lt: return T(x < y);
+    case BinaryOp::le: return T(x <= y);
+    case BinaryOp::gt: return T(x > y);
+    case BinaryOp::ge: return T(x >= y);
+    default: break;
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    switch (op) {
+      case BinaryOp::add: return x + y;
+      case BinaryOp::sub: return x - y;
+      case BinaryOp::mul: return x * y;
+      case BinaryOp::div: return x / y;
+      case BinaryOp::pow: return std::pow(x, y);
+      default: break;
+    }
   }
   return x;
 }
@@ -67,6 +81,9 @@ XGRAD_HOST_DEVICE inline T unary_value(UnaryOp op, T x, double param) {
       if (param == 0.5) return std::sqrt(x);
       if (is_small_integer(param)) return integer_power(x, static_cast<std::int64_t>(param));
       return std::pow(x, p);
+    // `x < p ? p : x` rather than fmax: a NaN x fails the test and is kept, as in torch.
+    case UnaryOp::clamp_min: return x < p ? p : x;
+    case UnaryOp::clamp_max: return x > p ? p : x;
   }
   return x;
 }
@@ -101,6 +118,8 @@ XGRAD_HOST_DEVICE inline T unary_grad(UnaryOp op, T g, T s, double param) {
       if (param == 2.0) return T(2) * g * s;
       if (is_small_integer(param)) return g * p * integer_power(s, static_cast<std::int64_t>(param) - 1);
       return g * p * std::pow(s, p - T(1));
+    case UnaryOp::clamp_min: return s >= p ? g : T(0);  // the bound passes the gradient (torch); NaN gets 0
+    case UnaryOp::clamp_max: return s <= p ? g : T(0);
   }
   return g;
 }
