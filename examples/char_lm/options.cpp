@@ -2,10 +2,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "xgrad/backend/backend.hpp"
+
 namespace char_lm {
 
 int parse_options(int argc, const char* const* argv, Options& o) {
-  CLI::App app{"Train a character-level Transformer language model on CPU with xgrad"};
+  CLI::App app{"Train a character-level Transformer language model with xgrad"};
   const auto positive = CLI::PositiveNumber;
   app.add_option("--layers", o.layers, "Transformer blocks")->check(positive)->capture_default_str();
   app.add_option("--d-model", o.d_model, "embedding width")->check(positive)->capture_default_str();
@@ -18,6 +20,16 @@ int parse_options(int argc, const char* const* argv, Options& o) {
   app.add_option("--dropout", o.dropout, "dropout probability")->check(CLI::Range(0.0, 0.99))->capture_default_str();
   app.add_option("--seed", o.seed, "seed of initialisation and batch sampling")->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (xgrad::set_num_threads)")->check(positive)->capture_default_str();
+  app.add_option("--device", o.device, "where the model trains: cpu, cuda or cuda:N (a GPU needs the CUDA plugin)")
+      ->check([](const std::string& text) -> std::string {
+        try {
+          (void)xgrad::parse_device(text);
+          return {};
+        } catch (const std::exception& e) {
+          return e.what();
+        }
+      })
+      ->capture_default_str();
   app.add_option("--data", o.data, "UTF-8 text file, plain or gzip (default: the shipped Jargon File)")
       ->check(CLI::ExistingFile);
   app.add_option("--checkpoint-dir", o.checkpoint_dir, "where checkpoints, metrics.csv and loss.svg go")

@@ -1,5 +1,6 @@
-// char_lm: train a character-level Transformer language model on CPU with xgrad.
+// char_lm: train a character-level Transformer language model with xgrad, on the CPU or a plugin's device.
 //   ./build/examples/char_lm --steps 2000 --checkpoint-dir run1      # the Jargon File by default
+//   ./build/examples/char_lm --device cuda                           # on a GPU (the CUDA plugin, docs/cuda.md)
 //   ./build/examples/char_lm --checkpoint-dir run1 --steps 4000 --resume
 //   mpirun -np 2 ./build/examples/char_lm --threads 1     # data parallel, when built with MPI (ranks.hpp)
 // Leaves run1/metrics.csv, run1/loss.svg and run1/checkpoint.safetensors (model, optimizer, schedule and
@@ -42,9 +43,10 @@ constexpr int kEvalBatches = 8;
 
 // Mean cross-entropy (nats/char) of the next-token predictions of a batch.
 Tensor batch_loss(TransformerLM& model, const Batch& b, std::int64_t batch, std::int64_t context) {
-  const Tensor logits = model.forward(xgrad::index_tensor(b.inputs, {batch, context}));
+  const xgrad::Device device = model.device();  // the token ids go where the model is
+  const Tensor logits = model.forward(xgrad::index_tensor(b.inputs, {batch, context}).to(device));
   return xgrad::cross_entropy(xgrad::reshape(logits, {batch * context, model.options().vocab_size}),
-                              xgrad::index_tensor(b.targets, {batch * context}));
+                              xgrad::index_tensor(b.targets, {batch * context}).to(device));
 }
 
 // Validation loss over a fixed set of windows spread evenly over the validation text, so every
@@ -71,8 +73,9 @@ xgrad::Generator step_generator(std::uint64_t seed, long step) { return xgrad::G
 // `n` characters after `prompt`, drawn from softmax(logits / temperature) through the key/value cache.
 std::string sample_text(TransformerLM& model, const Vocab& vocab, const std::vector<std::int32_t>& prompt, int n,
                         double temperature, xgrad::Generator& gen) {
-  const Tensor ids = model.generate(xgrad::index_tensor({prompt.begin(), prompt.end()}, {1, std::int64_t(prompt.size())}),
-                                    n, temperature, gen, /*use_cache=*/true);
+  const Tensor start = xgrad::index_tensor({prompt.begin(), prompt.end()}, {1, std::int64_t(prompt.size())});
+  const Tensor ids = model.generate(start.to(model.device()), n, temperature, gen, /*use_cache=*/true)
+                         .to(xgrad::Device{});
   const std::int64_t* p = ids.data<std::int64_t>();
   return vocab.decode({p + prompt.size(), p + ids.numel()});
 }
@@ -94,9 +97,15 @@ int main(int argc, char** argv) try {
              split.train.size() + split.val.size(), vocab.size(), split.train.size(), split.val.size());
   fmt::print("baselines (nats/char): uniform {:.3f}, unigram {:.3f}\n", std::log(double(vocab.size())), unigram);
 
+  const xgrad::Device device = xgrad::parse_device(o.device);
+  if (ranks.size() > 1 && device != xgrad::Device{})
+    throw xgrad::ValueError(fmt::format("--device {} under mpirun: data-parallel training averages gradients in host "
+                                        "memory, so it runs on the CPU only; drop --device or run one process",
+                                        o.device));
   TransformerLM model(model_options(o, std::int64_t(vocab.size())));
-  fmt::print("model: {} parameters ({} layers, d_model {}, {} heads, context {})\n", model.num_parameters(), o.layers,
-             o.d_model, o.heads, o.context);
+  model.to(device);  // in place: the optimizer below sees the device's tensors
+  fmt::print("model: {} parameters ({} layers, d_model {}, {} heads, context {}) on {}\n", model.num_parameters(),
+             o.layers, o.d_model, o.heads, o.context, xgrad::device_str(device));
   if (ranks.size() > 1) fmt::print("{}\n", ranks.describe(o.batch));
   ranks.wrap(model);
   std::fflush(stdout);  // before the progress output on stderr
