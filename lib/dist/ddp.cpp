@@ -103,7 +103,11 @@ DistributedDataParallel::DistributedDataParallel(nn::Module& model, const Commun
   r.options = options;
   r.share = 1.0 / comm_.size();
   check_same_model(model, comm_, kWho);
-  r.params = model.named_trainable_parameters();
+  try {
+    r.params = model.named_trainable_parameters();  // refuses layers whose weights do not exist yet
+  } catch (const ValueError& e) {
+    throw ValueError(fmt::format("{}: cannot wrap the model: {}", kWho, e.what()));
+  }
   if (r.params.empty())
     throw ValueError(fmt::format("{}: the model has no trainable parameters{}; a layer that builds its weights on "
                                  "its first call (Dense, LayerNorm, MultiHeadAttention without input sizes) must be "

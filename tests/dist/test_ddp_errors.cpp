@@ -56,18 +56,25 @@ TEST_CASE("DDP: a model whose layers are not built yet is refused on every rank"
   nn::Sequential model;
   model.emplace<nn::Dense>(4);  // builds its weights on the first call
   model.emplace<nn::Dense>(2);
-  CHECK_THAT(wrap_error(model), Catch::Contains("DistributedDataParallel: the model has no trainable parameters") &&
-                                    Catch::Contains("must be called once on an example batch"));
+  CHECK_THAT(wrap_error(model), Catch::StartsWith("DistributedDataParallel: cannot wrap the model: "
+                                                  "named_trainable_parameters: 2 modules are not built") &&
+                                    Catch::Contains("Dense '0' is not built") && Catch::Contains("Dense '1' is not built"));
 }
 
-TEST_CASE("DDP: a layer that builds itself after wrapping stops synchronize() on every rank", "[errors]") {
-  nn::Sequential model;
-  model.emplace<nn::Dense>(nn::DenseOptions{.units = 4, .input_dim = 3, .dtype = DType::float64});
-  model.emplace<nn::Dense>(nn::DenseOptions{.units = 2, .dtype = DType::float64});  // lazy
-  DistributedDataParallel ddp(model, world());
-  sum(model(ones({5, 3}, DType::float64))).backward();
+TEST_CASE("DDP: a frozen model is refused on every rank", "[errors]") {
+  Mlp mlp(4);
+  for (auto& [name, p] : mlp.model.named_parameters()) p.set_requires_grad(false);
+  CHECK_THAT(wrap_error(mlp.model), Catch::Contains("DistributedDataParallel: the model has no trainable parameters "
+                                                    "(every parameter is frozen)"));
+}
+
+TEST_CASE("DDP: a layer added after wrapping stops synchronize() on every rank", "[errors]") {
+  Mlp mlp(4);
+  DistributedDataParallel ddp(mlp.model, world());
+  mlp.model.emplace<nn::Dense>(nn::DenseOptions{.units = 2, .input_dim = 2, .dtype = DType::float64});
+  sum(mlp.model(ones({5, 3}, DType::float64))).backward();
   CHECK_THAT(message_of<ValueError>([&] { ddp.synchronize(); }),
-             Catch::Contains("the model's trainable parameters changed: '1.kernel' (float64 (4, 2)) appeared after "
+             Catch::Contains("the model's trainable parameters changed: '2.kernel' (float64 (2, 2)) appeared after "
                              "it was wrapped"));
 }
 
