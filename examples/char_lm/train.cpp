@@ -24,6 +24,7 @@
 #include "xgrad/backend/threads.hpp"
 #include "xgrad/nn/transformer.hpp"
 #include "xgrad/ops/nn.hpp"
+#include "xgrad/ops/precision.hpp"
 #include "xgrad/ops/shape.hpp"
 #include "xgrad/optim/clip.hpp"
 #include "xgrad/optim/optimizers.hpp"
@@ -84,6 +85,9 @@ int main(int argc, char** argv) try {
   if (int rc = parse_options(argc, argv, o)) return rc < 0 ? 0 : rc;
   Ranks ranks(argc, argv);  // from here on only rank 0 prints; a rank that fails ends the whole job
   xgrad::set_num_threads(o.threads);
+  // Training and evaluation alike: every product of the run takes bfloat16 operands under --precision bf16.
+  const xgrad::PrecisionScope precision(o.precision == "bf16" ? xgrad::ProductPrecision::bfloat16
+                                                              : xgrad::ProductPrecision::float32);
 
   const std::string data_path = o.data.empty() ? default_corpus_path() : o.data;
   const std::string text = read_text(data_path);
@@ -95,8 +99,9 @@ int main(int argc, char** argv) try {
   fmt::print("baselines (nats/char): uniform {:.3f}, unigram {:.3f}\n", std::log(double(vocab.size())), unigram);
 
   TransformerLM model(model_options(o, std::int64_t(vocab.size())));
-  fmt::print("model: {} parameters ({} layers, d_model {}, {} heads, context {})\n", model.num_parameters(), o.layers,
-             o.d_model, o.heads, o.context);
+  fmt::print("model: {} parameters ({} layers, d_model {}, {} heads, context {}), products in {}{}\n",
+             model.num_parameters(), o.layers, o.d_model, o.heads, o.context, o.precision,
+             o.precision == "bf16" && !xgrad::bf16_products_supported() ? " (not native here: computed in f32)" : "");
   if (ranks.size() > 1) fmt::print("{}\n", ranks.describe(o.batch));
   ranks.wrap(model);
   std::fflush(stdout);  // before the progress output on stderr
