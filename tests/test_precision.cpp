@@ -11,6 +11,7 @@
 #include "../lib/backend/cpu/bf16_gemm.hpp"
 #include "testing.hpp"
 #include "xgrad/autograd/tape.hpp"
+#include "xgrad/backend/linalg.hpp"
 #include "xgrad/nn/transformer.hpp"
 #include "xgrad/ops/linalg.hpp"
 #include "xgrad/ops/nn.hpp"
@@ -287,4 +288,60 @@ TEST_CASE("bf16 products: where not native and not emulated, the product is the 
     CHECK(bf16.to_vector() != matmul(a, b).to_vector());  // native: rounded
   else
     CHECK(bf16.to_vector() == matmul(a, b).to_vector());  // one line on stderr, then exactly float32
+}
+
+TEST_CASE("oneDNN GEMM wrapper: strides, transposes, alpha, beta and cached primitives across threads",
+          "[precision]") {
+  // The wrapper that runs bfloat16 products, on float32 operands (which every CPU oneDNN runs on), so its
+  // memory descriptors, scales, sum post-op and per-thread cache are checked on any machine.
+  if (!cpu::onednn_built()) {
+    CHECK(!bf16_products_supported());  // without oneDNN nothing is native
+    return;
+  }
+  struct Case {
+    std::int64_t m, n, k, lda, ldb, ldc;
+    bool ta, tb;
+    double alpha, beta;
+  };
+  // Leading dimensions larger than the rows read: blocks of bigger stored matrices, as linalg.cpp passes them.
+  const Case cases[] = {{5, 7, 3, 3, 7, 7, false, false, 1.0, 0.0},   {5, 7, 3, 9, 11, 10, false, false, 0.5, 1.0},
+                        {5, 7, 3, 6, 4, 8, true, true, 1.0, 0.25},    {33, 17, 20, 40, 20, 17, false, true, 2.0, 0.0},
+                        {33, 17, 20, 33, 18, 19, true, false, 1.0, 1.0}};
+  const auto run = [&](std::uint64_t seed, bool& ok) {
+    ok = true;
+    for (int repeat = 0; repeat < 3; ++repeat)  // the second and third calls hit the cache with new buffers
+      for (const Case& c : cases) {
+        const std::int64_t a_rows = c.ta ? c.k : c.m, b_rows = c.tb ? c.n : c.k;
+        const auto av = random32({a_rows * c.lda}, seed).to_vector(), bv = random32({b_rows * c.ldb}, seed + 1).to_vector(),
+                   cv = random32({c.m * c.ldc}, seed + 2).to_vector();
+        const std::vector<float> a(av.begin(), av.end()), b(bv.begin(), bv.end());
+        std::vector<float> out(cv.begin(), cv.end());
+        GemmArgs g;
+        g.m = c.m, g.n = c.n, g.k = c.k, g.trans_a = c.ta, g.trans_b = c.tb, g.alpha = c.alpha, g.beta = c.beta;
+        cpu::onednn_gemm<float>(g, a.data(), c.lda, b.data(), c.ldb, out.data(), c.ldc);
+        for (std::int64_t i = 0; i < c.m; ++i)
+          for (std::int64_t j = 0; j < c.ldc; ++j) {
+            const auto at = std::size_t(i * c.ldc + j);
+            if (j >= c.n) {  // outside C's columns: untouched
+              ok = ok && out[at] == float(cv[at]);
+              continue;
+            }
+            double want = 0, scale = std::abs(c.beta * cv[at]);
+            for (std::int64_t p = 0; p < c.k; ++p) {
+              const double x = a[std::size_t(c.ta ? p * c.lda + i : i * c.lda + p)] *
+                               double(b[std::size_t(c.tb ? j * c.ldb + p : p * c.ldb + j)]);
+              want += c.alpha * x;
+              scale += std::abs(c.alpha * x);
+            }
+            want += c.beta * cv[at];
+            ok = ok && std::abs(out[at] - want) <= kAccumulationTol * scale + 1e-30;
+          }
+      }
+  };
+  bool ok_main = false, ok_other = false;
+  std::thread other([&] { run(100, ok_other); });
+  run(200, ok_main);
+  other.join();
+  CHECK(ok_main);
+  CHECK(ok_other);
 }

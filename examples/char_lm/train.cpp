@@ -99,9 +99,10 @@ int main(int argc, char** argv) try {
   fmt::print("baselines (nats/char): uniform {:.3f}, unigram {:.3f}\n", std::log(double(vocab.size())), unigram);
 
   TransformerLM model(model_options(o, std::int64_t(vocab.size())));
+  const bool not_native = o.precision == "bf16" && !xgrad::bf16_products_supported();
   fmt::print("model: {} parameters ({} layers, d_model {}, {} heads, context {}), products in {}{}\n",
              model.num_parameters(), o.layers, o.d_model, o.heads, o.context, o.precision,
-             o.precision == "bf16" && !xgrad::bf16_products_supported() ? " (not native here: computed in f32)" : "");
+             not_native ? " (no native bfloat16 products on this machine)" : "");
   if (ranks.size() > 1) fmt::print("{}\n", ranks.describe(o.batch));
   ranks.wrap(model);
   std::fflush(stdout);  // before the progress output on stderr

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/parallel.hpp"
@@ -90,6 +91,7 @@ using dnnl::memory;
 
 // Everything a matmul primitive is specialised on.
 struct Key {
+  memory::data_type in;  // of A and B
   std::int64_t m, n, k, lda, ldb, ldc;
   bool ta, tb;
   float alpha, beta;
@@ -108,10 +110,9 @@ const dnnl::engine& engine() {
 }
 
 Entry make_entry(const Key& key) {
-  using dt = memory::data_type;
-  const memory::desc a_md({key.m, key.k}, dt::bf16, key.ta ? memory::dims{1, key.lda} : memory::dims{key.lda, 1});
-  const memory::desc b_md({key.k, key.n}, dt::bf16, key.tb ? memory::dims{1, key.ldb} : memory::dims{key.ldb, 1});
-  const memory::desc c_md({key.m, key.n}, dt::f32, memory::dims{key.ldc, 1});
+  const memory::desc a_md({key.m, key.k}, key.in, key.ta ? memory::dims{1, key.lda} : memory::dims{key.lda, 1});
+  const memory::desc b_md({key.k, key.n}, key.in, key.tb ? memory::dims{1, key.ldb} : memory::dims{key.ldb, 1});
+  const memory::desc c_md({key.m, key.n}, memory::data_type::f32, memory::dims{key.ldc, 1});
   dnnl::primitive_attr attr;
   if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
   if (key.beta != 0.0f) {
@@ -139,12 +140,16 @@ Entry& lookup(const Key& key) {
 
 }  // namespace
 
-void bf16_gemm(const GemmArgs& g, const bf16_bits* a, std::int64_t lda, const bf16_bits* b, std::int64_t ldb,
-               float* c, std::int64_t ldc) {
-  Entry& e = lookup(Key{g.m, g.n, g.k, lda, ldb, ldc, g.trans_a, g.trans_b, static_cast<float>(g.alpha),
+bool onednn_built() { return true; }
+
+template <class In>
+void onednn_gemm(const GemmArgs& g, const In* a, std::int64_t lda, const In* b, std::int64_t ldb, float* c,
+                 std::int64_t ldc) {
+  constexpr auto in = std::is_same_v<In, float> ? memory::data_type::f32 : memory::data_type::bf16;
+  Entry& e = lookup(Key{in, g.m, g.n, g.k, lda, ldb, ldc, g.trans_a, g.trans_b, static_cast<float>(g.alpha),
                         static_cast<float>(g.beta)});
-  e.a.set_data_handle(const_cast<bf16_bits*>(a));
-  e.b.set_data_handle(const_cast<bf16_bits*>(b));
+  e.a.set_data_handle(const_cast<In*>(a));
+  e.b.set_data_handle(const_cast<In*>(b));
   e.c.set_data_handle(c);
   thread_local dnnl::stream stream(engine());
   e.prim.execute(stream, {{DNNL_ARG_SRC, e.a}, {DNNL_ARG_WEIGHTS, e.b}, {DNNL_ARG_DST, e.c}});
@@ -152,11 +157,19 @@ void bf16_gemm(const GemmArgs& g, const bf16_bits* a, std::int64_t lda, const bf
 
 #else
 
-void bf16_gemm(const GemmArgs&, const bf16_bits*, std::int64_t, const bf16_bits*, std::int64_t, float*, std::int64_t) {
-  throw std::logic_error("bf16_gemm: xgrad was built without oneDNN");
+bool onednn_built() { return false; }
+
+template <class In>
+void onednn_gemm(const GemmArgs&, const In*, std::int64_t, const In*, std::int64_t, float*, std::int64_t) {
+  throw std::logic_error("onednn_gemm: xgrad was built without oneDNN");
 }
 
 #endif
+
+template void onednn_gemm<bf16_bits>(const GemmArgs&, const bf16_bits*, std::int64_t, const bf16_bits*, std::int64_t,
+                                     float*, std::int64_t);
+template void onednn_gemm<float>(const GemmArgs&, const float*, std::int64_t, const float*, std::int64_t, float*,
+                                 std::int64_t);
 
 }  // namespace xgrad::cpu
 

@@ -35,9 +35,20 @@ void round_through_bf16(const float* src, float* dst, std::int64_t n);
 /// Rounds n float32 values to bfloat16, nearest even (NaN stays NaN, overflow gives infinity).
 void round_to_bf16(const float* src, bf16_bits* dst, std::int64_t n);
 
-/// C (m, n) = alpha op(A)·op(B) + beta C on one thread, A and B bfloat16 with the row-major leading dimensions
-/// of the stored matrices, C float32. Only when bf16_gemm_available().
-void bf16_gemm(const GemmArgs& g, const bf16_bits* a, std::int64_t lda, const bf16_bits* b, std::int64_t ldb,
-               float* c, std::int64_t ldc);
+/// Whether xgrad was built with oneDNN.
+bool onednn_built();
+
+/// C (m, n) = alpha op(A)·op(B) + beta C on one thread through a oneDNN matmul primitive cached per thread, A
+/// and B of element type In (bf16_bits or float) with the row-major leading dimensions of the stored matrices,
+/// C float32. Only when onednn_built(), and for bfloat16 only when bf16_gemm_available().
+template <class In>
+void onednn_gemm(const GemmArgs& g, const In* a, std::int64_t lda, const In* b, std::int64_t ldb, float* c,
+                 std::int64_t ldc);
+
+/// onednn_gemm on bfloat16 operands.
+inline void bf16_gemm(const GemmArgs& g, const bf16_bits* a, std::int64_t lda, const bf16_bits* b, std::int64_t ldb,
+                      float* c, std::int64_t ldc) {
+  onednn_gemm<bf16_bits>(g, a, lda, b, ldb, c, ldc);
+}
 
 }  // namespace xgrad::cpu
