@@ -8,6 +8,10 @@
 #include <limits>
 #include <thread>
 
+#if XGRAD_HAVE_ONEDNN
+#include <omp.h>  // the OpenMP runtime oneDNN runs on (tests/CMakeLists.txt links it)
+#endif
+
 #include "../lib/backend/cpu/bf16_gemm.hpp"
 #include "testing.hpp"
 #include "xgrad/autograd/tape.hpp"
@@ -344,4 +348,20 @@ TEST_CASE("oneDNN GEMM wrapper: strides, transposes, alpha, beta and cached prim
   other.join();
   CHECK(ok_main);
   CHECK(ok_other);
+}
+
+TEST_CASE("oneDNN GEMM wrapper: the caller's OpenMP thread count is left as it was", "[precision]") {
+#if !XGRAD_HAVE_ONEDNN
+  CHECK(!cpu::onednn_built());
+  CHECK(!bf16_products_supported());
+#else
+  REQUIRE(cpu::onednn_built());
+  omp_set_num_threads(3);
+  std::vector<float> a(64 * 64, 1.0f), b(64 * 64, 0.5f), c(64 * 64, 0.0f);
+  GemmArgs g;
+  g.m = g.n = g.k = 64;
+  cpu::onednn_gemm<float>(g, a.data(), 64, b.data(), 64, c.data(), 64);
+  CHECK(c[0] == 32.0f);  // 64 * 1 * 0.5
+  CHECK(omp_get_max_threads() == 3);
+#endif
 }

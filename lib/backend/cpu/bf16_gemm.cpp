@@ -1,5 +1,5 @@
 // oneDNN runs single-threaded here, inside xgrad's pool (parallel.hpp): Debian's libdnnl is built on OpenMP,
-// so each thread that calls a primitive first caps its own OpenMP team at one thread. Primitive creation
+// so each call caps the calling thread's OpenMP team at one thread and then restores the caller's setting. Primitive creation
 // costs 0.1-0.3 ms and a lookup a few microseconds, so each thread keeps the primitives of the shapes it has
 // run (docs/benchmarks.md, "bf16 mixed precision").
 #include "backend/cpu/bf16_gemm.hpp"
@@ -125,6 +125,18 @@ Entry make_entry(const Key& key) {
                memory(c_md, engine(), nullptr)};
 }
 
+// RAII: oneDNN runs on this thread alone (xgrad's pool owns the cores); the caller's own OpenMP setting comes back.
+class OneOpenMPThread {
+ public:
+  OneOpenMPThread() : previous_(omp_get_max_threads()) { omp_set_num_threads(1); }
+  ~OneOpenMPThread() { omp_set_num_threads(previous_); }
+  OneOpenMPThread(const OneOpenMPThread&) = delete;
+  OneOpenMPThread& operator=(const OneOpenMPThread&) = delete;
+
+ private:
+  int previous_;
+};
+
 // This thread's primitives: a short list, searched linearly (a model has a few dozen shapes at most).
 constexpr std::size_t kMaxCached = 256;
 
@@ -133,7 +145,6 @@ Entry& lookup(const Key& key) {
   for (auto& e : cache)
     if (e.key == key) return e;
   if (cache.size() >= kMaxCached) cache.clear();
-  omp_set_num_threads(1);  // this thread's OpenMP team: xgrad's pool owns the cores
   cache.push_back(make_entry(key));
   return cache.back();
 }
@@ -152,6 +163,7 @@ void onednn_gemm(const GemmArgs& g, const In* a, std::int64_t lda, const In* b, 
   e.b.set_data_handle(const_cast<In*>(b));
   e.c.set_data_handle(c);
   thread_local dnnl::stream stream(engine());
+  const OneOpenMPThread one_thread;
   e.prim.execute(stream, {{DNNL_ARG_SRC, e.a}, {DNNL_ARG_WEIGHTS, e.b}, {DNNL_ARG_DST, e.c}});
 }
 
