@@ -186,13 +186,19 @@ TEST_CASE("bf16 products: the backward's products round too and gradients stay f
   for (std::int64_t i = 0; i < 4; ++i)
     for (std::int64_t j = 0; j < 6; ++j) {
       double want = 0, scale = 0;
-      for (std::int64_t n = 0; n < 5; ++n) want += round(bv[std::size_t(j * 5 + n)]), scale += std::abs(bv[std::size_t(j * 5 + n)]);
+      for (std::int64_t n = 0; n < 5; ++n) {
+        want += round(bv[std::size_t(j * 5 + n)]);
+        scale += std::abs(bv[std::size_t(j * 5 + n)]);
+      }
       CHECK(std::abs(da[std::size_t(i * 6 + j)] - want) <= kAccumulationTol * scale);
     }
   for (std::int64_t j = 0; j < 6; ++j)  // dB = Aᵀ·1: column sums of A
     for (std::int64_t n = 0; n < 5; ++n) {
       double want = 0, scale = 0;
-      for (std::int64_t i = 0; i < 4; ++i) want += round(av[std::size_t(i * 6 + j)]), scale += std::abs(av[std::size_t(i * 6 + j)]);
+      for (std::int64_t i = 0; i < 4; ++i) {
+        want += round(av[std::size_t(i * 6 + j)]);
+        scale += std::abs(av[std::size_t(i * 6 + j)]);
+      }
       CHECK(std::abs(db[std::size_t(j * 5 + n)] - want) <= kAccumulationTol * scale);
     }
 }
@@ -316,8 +322,9 @@ TEST_CASE("oneDNN GEMM wrapper: strides, transposes, alpha, beta and cached prim
     for (int repeat = 0; repeat < 3; ++repeat)  // the second and third calls hit the cache with new buffers
       for (const Case& c : cases) {
         const std::int64_t a_rows = c.ta ? c.k : c.m, b_rows = c.tb ? c.n : c.k;
-        const auto av = random32({a_rows * c.lda}, seed).to_vector(), bv = random32({b_rows * c.ldb}, seed + 1).to_vector(),
-                   cv = random32({c.m * c.ldc}, seed + 2).to_vector();
+        const auto av = random32({a_rows * c.lda}, seed).to_vector();
+        const auto bv = random32({b_rows * c.ldb}, seed + 1).to_vector();
+        const auto cv = random32({c.m * c.ldc}, seed + 2).to_vector();
         const std::vector<float> a(av.begin(), av.end()), b(bv.begin(), bv.end());
         std::vector<float> out(cv.begin(), cv.end());
         GemmArgs g;

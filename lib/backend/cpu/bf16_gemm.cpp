@@ -1,7 +1,7 @@
-// oneDNN runs single-threaded here, inside xgrad's pool (parallel.hpp): Debian's libdnnl is built on OpenMP,
-// so each call caps the calling thread's OpenMP team at one thread and then restores the caller's setting. Primitive creation
-// costs 0.1-0.3 ms and a lookup a few microseconds, so each thread keeps the primitives of the shapes it has
-// run (docs/benchmarks.md, "bf16 mixed precision").
+// oneDNN runs single-threaded here, inside xgrad's pool (parallel.hpp): Debian's libdnnl is built on OpenMP, so
+// each call caps the calling thread's OpenMP team at one thread and then restores the caller's setting. Creating a
+// primitive costs 0.1-0.3 ms against a few microseconds for a lookup, so each thread keeps the primitives of the
+// shapes it has run.
 #include "backend/cpu/bf16_gemm.hpp"
 
 #include <atomic>
