@@ -35,7 +35,7 @@ constexpr double kFmaLimitPerCore = 110e9;
 /// One timed run: a model, a precision, a thread count, with or without the competing process.
 struct Config {
   Model model = tiny_lm();
-  std::string precision = "f32";  ///< arithmetic of the products; "f32" is the only one every side has
+  std::string precision = "f32";  ///< arithmetic of the products; "f32" is the only one every side has, xgrad also "bf16"
   double lr = 3e-4;
   int warmup_steps = 3;  ///< untimed steps first (allocator and thread pools warm up)
   int steps = 20;        ///< timed steps; the median is reported

@@ -135,7 +135,8 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", cfg.warmup_steps, "untimed steps first");
   app.add_option("--model", model, "tiny (421,697 parameters) or large (8 x 512, context 256)")
       ->check(CLI::IsMember({"tiny", "large"}));
-  app.add_option("--precision", cfg.precision, "arithmetic of the products")->check(CLI::IsMember({"f32"}));
+  app.add_option("--precision", cfg.precision, "arithmetic of the products: f32, or bf16 (xgrad only)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
   app.add_option("--competitor", competitor,
                  "off, on (every run with a CPU-bound process on one core) or both (each configuration quiet, then "
                  "with it, side by side)")

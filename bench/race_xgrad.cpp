@@ -6,6 +6,7 @@
 #include "xgrad/backend/threads.hpp"
 #include "xgrad/nn/transformer.hpp"
 #include "xgrad/ops/nn.hpp"
+#include "xgrad/ops/precision.hpp"
 #include "xgrad/ops/shape.hpp"
 #include "xgrad/optim/optimizers.hpp"
 #include "xgrad/tensor/creation.hpp"
@@ -15,8 +16,9 @@ namespace race {
 Result run_xgrad(const Config& cfg) {
   const Model& m = cfg.model;
   xgrad::set_num_threads(cfg.threads);  // xgrad's pool; OpenBLAS then runs single-threaded inside it
-  if (cfg.precision != "f32")
-    throw std::runtime_error("xgrad race: precision " + cfg.precision + " is not supported (f32 only)");
+  // bf16: xgrad's mixed precision (products with bfloat16 operands, everything else float32).
+  const xgrad::PrecisionScope precision(cfg.precision == "bf16" ? xgrad::ProductPrecision::bfloat16
+                                                                : xgrad::ProductPrecision::float32);
   if (m.d_ff % m.d_model != 0)
     throw std::runtime_error("xgrad race: d_ff " + std::to_string(m.d_ff) + " must be a multiple of d_model " +
                              std::to_string(m.d_model));

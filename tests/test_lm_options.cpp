@@ -25,6 +25,7 @@ TEST_CASE("parse_options: no flags give the Tiny LM defaults", "[lm]") {
   CHECK(o.batch == 32);
   CHECK(o.lr == 3e-4);
   CHECK(o.dropout == 0.0);
+  CHECK(o.precision == "f32");
   CHECK(!o.resume);
 }
 
@@ -32,7 +33,7 @@ TEST_CASE("parse_options: every flag reaches its field", "[lm]") {
   Options o;
   REQUIRE(parse({"--layers", "3", "--d-model", "96", "--heads", "6", "--context", "32", "--batch", "8", "--steps",
                  "10", "--lr", "1e-3", "--warmup", "5", "--dropout", "0.1", "--seed", "9", "--threads", "2",
-                 "--checkpoint-dir", "/tmp/run", "--resume", "--eval-every", "7", "--checkpoint-every", "11",
+                 "--precision", "bf16", "--checkpoint-dir", "/tmp/run", "--resume", "--eval-every", "7", "--checkpoint-every", "11",
                  "--no-progress"},
                 o) == 0);
   CHECK(o.layers == 3);
@@ -46,6 +47,7 @@ TEST_CASE("parse_options: every flag reaches its field", "[lm]") {
   CHECK(o.dropout == 0.1);
   CHECK(o.seed == 9);
   CHECK(o.threads == 2);
+  CHECK(o.precision == "bf16");
   CHECK(o.checkpoint_dir == "/tmp/run");
   CHECK(o.resume);
   CHECK(o.eval_every == 7);
@@ -60,6 +62,7 @@ TEST_CASE("parse_options: inconsistent or out-of-range values are errors", "[lm]
   CHECK(parse({"--dropout", "1.5"}, o) > 0);
   CHECK(parse({"--data", "/nonexistent/file.txt"}, o) > 0);
   CHECK(parse({"--no-such-flag"}, o) > 0);
+  CHECK(parse({"--precision", "f16"}, o) > 0);  // f32 and bf16 only
 }
 TEST_CASE("model_options: the model flags reach nn::TransformerLM; the defaults are the 421,697-parameter Tiny LM",
           "[lm]") {

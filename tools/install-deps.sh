@@ -4,9 +4,10 @@
 set -euo pipefail
 
 # libopenmpi-dev and openmpi-bin (mpiexec): the optional data-parallel library xgrad_dist and its mpi tests.
+# libdnnl-dev (oneDNN; its CMake package also needs ocl-icd-opencl-dev): bfloat16 products (XGRAD_ONEDNN).
 packages=(cmake g++ make xtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libopenblas-dev
           catch2 libfmt-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev zlib1g-dev
-          libopenmpi-dev openmpi-bin)
+          libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -30,6 +30,11 @@ int parse_options(int argc, const char* const* argv, Options& o) {
         }
       })
       ->capture_default_str();
+  app.add_option("--precision", o.precision,
+                 "f32, or bf16: matrix products with bfloat16 operands and float32 accumulation; weights, "
+                 "optimizer state, softmax, layer norm and the loss stay float32")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
   app.add_option("--data", o.data, "UTF-8 text file, plain or gzip (default: the shipped Jargon File)")
       ->check(CLI::ExistingFile);
   app.add_option("--checkpoint-dir", o.checkpoint_dir, "where checkpoints, metrics.csv and loss.svg go")

@@ -22,6 +22,7 @@ struct Options {
   unsigned long seed = 1234; ///< seeds initialisation and batch sampling
   int threads = 1;           ///< CPU threads (xgrad::set_num_threads)
   std::string device = "cpu";  ///< where the model trains: cpu, cuda, cuda:1 ... (xgrad::parse_device)
+  std::string precision = "f32";  ///< products: "f32", or "bf16" (xgrad::PrecisionScope, mixed precision)
   std::string data;          ///< UTF-8 text, plain or .gz; empty: the shipped Jargon File
   std::string checkpoint_dir = "char_lm_run";  ///< checkpoints, metrics.csv and loss.svg go here
   bool resume = false;       ///< continue from the latest checkpoint in checkpoint_dir

@@ -25,6 +25,7 @@
 #include "xgrad/backend/threads.hpp"
 #include "xgrad/nn/transformer.hpp"
 #include "xgrad/ops/nn.hpp"
+#include "xgrad/ops/precision.hpp"
 #include "xgrad/ops/shape.hpp"
 #include "xgrad/optim/clip.hpp"
 #include "xgrad/optim/optimizers.hpp"
@@ -87,6 +88,9 @@ int main(int argc, char** argv) try {
   if (int rc = parse_options(argc, argv, o)) return rc < 0 ? 0 : rc;
   Ranks ranks(argc, argv);  // from here on only rank 0 prints; a rank that fails ends the whole job
   xgrad::set_num_threads(o.threads);
+  // Training and evaluation alike: every product of the run takes bfloat16 operands under --precision bf16.
+  const xgrad::PrecisionScope precision(o.precision == "bf16" ? xgrad::ProductPrecision::bfloat16
+                                                              : xgrad::ProductPrecision::float32);
 
   const std::string data_path = o.data.empty() ? default_corpus_path() : o.data;
   const std::string text = read_text(data_path);
@@ -104,8 +108,10 @@ int main(int argc, char** argv) try {
                                         o.device));
   TransformerLM model(model_options(o, std::int64_t(vocab.size())));
   model.to(device);  // in place: the optimizer below sees the device's tensors
-  fmt::print("model: {} parameters ({} layers, d_model {}, {} heads, context {}) on {}\n", model.num_parameters(),
-             o.layers, o.d_model, o.heads, o.context, xgrad::device_str(device));
+  const bool not_native = o.precision == "bf16" && !xgrad::bf16_products_supported();
+  fmt::print("model: {} parameters ({} layers, d_model {}, {} heads, context {}) on {}, products in {}{}\n",
+             model.num_parameters(), o.layers, o.d_model, o.heads, o.context, xgrad::device_str(device), o.precision,
+             not_native ? " (no native bfloat16 products on this machine)" : "");
   if (ranks.size() > 1) fmt::print("{}\n", ranks.describe(o.batch));
   ranks.wrap(model);
   std::fflush(stdout);  // before the progress output on stderr

@@ -7,6 +7,7 @@
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/backend/elementwise.hpp"
 #include "xgrad/backend/linalg.hpp"
+#include "xgrad/ops/precision.hpp"
 #include "xgrad/ops/reduction.hpp"
 
 namespace xgrad {
@@ -23,7 +24,8 @@ struct Plan {
   Shape out_shape;
   std::int64_t batch = 1;
   Offsets a_off, b_off, c_off;  // element offsets per product; empty when batch is 1
-
+  // The thread's product precision when the forward ran: the backward's products use it too.
+  bool bf16 = false;
 };
 
 std::string operand_str(const Shape& s, bool transposed) { return shape_str(s) + (transposed ? ".T" : ""); }
@@ -62,6 +64,7 @@ Plan make_plan(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   Plan p;
   p.ta = ta;
   p.tb = tb;
+  p.bf16 = a.dtype() == DType::float32 && product_precision() == ProductPrecision::bfloat16;
   const std::int64_t ar = a.dim() == 1 ? 1 : a.size(-2), ac = a.size(-1);  // stored rows, columns
   const std::int64_t br = b.size(b.dim() == 1 ? -1 : -2), bc = b.dim() == 1 ? 1 : b.size(-1);
   p.m = ta ? ac : ar;
@@ -117,6 +120,7 @@ void gemm(const Plan& p, bool tx, bool ty, std::int64_t rows, std::int64_t cols,
   g.a_offsets = offsets(x_off);
   g.b_offsets = offsets(y_off);
   g.c_offsets = offsets(c_off);
+  g.bf16_operands = p.bf16;
   c.backend().linalg().gemm(g);
 }
 

@@ -27,6 +27,9 @@ struct GemmArgs {
   /// Host array of `batch` element offsets, or null. Entries may repeat (a broadcast operand's
   /// gradient sums over batches with beta = 1): such products must then run one after another.
   const std::int64_t* c_offsets = nullptr;
+  /// float32 only: round A and B to bfloat16 and accumulate in float32 (ops/precision.hpp). A backend
+  /// without bfloat16 products computes in float32.
+  bool bf16_operands = false;
 };
 
 /// Device kernels behind the linalg ops.

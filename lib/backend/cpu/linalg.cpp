@@ -1,4 +1,5 @@
-// CPU products: OpenBLAS CBLAS straight on the contiguous buffers, transpose flags instead of copies.
+// CPU products: OpenBLAS CBLAS straight on the contiguous buffers, transpose flags instead of copies; bfloat16
+// products (GemmArgs::bf16_operands) through oneDNN (bf16_gemm.hpp), cut into the same blocks.
 // <cblas.h> lives only in the CPU backend (here, attention.cpp, parallel.cpp): it clashes with xtensor-blas.
 #include "xgrad/backend/linalg.hpp"
 
@@ -6,7 +7,9 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <vector>
 
+#include "backend/cpu/bf16_gemm.hpp"
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/parallel.hpp"
 
@@ -29,41 +32,49 @@ void gemm_strided(const GemmArgs& g, const T* a, std::int64_t lda, const T* b, s
     cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, g.alpha, a, ld(lda), b, ld(ldb), g.beta, c, ld(ldc));
 }
 
-// A whole contiguous product.
-template <class T>
-void gemm_one(const GemmArgs& g, const T* a, const T* b, T* c) {
-  gemm_strided<T>(g, a, g.trans_a ? g.m : g.k, b, g.trans_b ? g.k : g.n, c, g.n);
-}
-
 // Below this many multiply-adds a product runs on one thread: waking a worker costs more than it saves.
 constexpr std::int64_t kParallelWork = std::int64_t{1} << 18;
 // Blocks of C start on multiples of this many rows or columns: whole SIMD tiles for the BLAS kernels.
 constexpr std::int64_t kBlockAlign = 16;
 
 // C = alpha * op(A)·op(B) + beta * C on the pool: C is cut into blocks of rows (or of columns when it is wide
-// and short) and each thread runs a single-threaded BLAS call on its block; every element of C is still one
-// BLAS dot product over all of K, as on one thread.
-template <class T>
-void gemm_blocks(const GemmArgs& g, const T* a, const T* b, T* c) {
-  if (g.m * g.n * g.k < kParallelWork) return gemm_one<T>(g, a, b, c);
+// and short) and each thread runs block(part, A, lda, B, ldb, C, ldc), a single-threaded GEMM, on its block;
+// every element of C is still one dot product over all of K, as on one thread. In is the operands' element
+// type (bfloat16 bits for bf16_gemm), Out C's.
+template <class In, class Out, class Block>
+void gemm_blocks(const GemmArgs& g, const In* a, const In* b, Out* c, Block block) {
   const std::int64_t lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;
+  if (g.m * g.n * g.k < kParallelWork) return block(g, a, lda, b, ldb, c, g.n);
   if (g.m >= g.n) {
     cpu::parallel_for(g.m, kBlockAlign, [&](std::int64_t r0, std::int64_t r1) {
       GemmArgs part = g;
       part.m = r1 - r0;
       // Row block of op(A): rows of A, or columns of the stored Aᵀ.
-      const T* ap = g.trans_a ? a + r0 : a + r0 * lda;
-      gemm_strided<T>(part, ap, lda, b, ldb, c + r0 * g.n, g.n);
+      const In* ap = g.trans_a ? a + r0 : a + r0 * lda;
+      block(part, ap, lda, b, ldb, c + r0 * g.n, g.n);
     }, kBlockAlign);
   } else {
     cpu::parallel_for(g.n, kBlockAlign, [&](std::int64_t c0, std::int64_t c1) {
       GemmArgs part = g;
       part.n = c1 - c0;
       // Column block of op(B): columns of B, or rows of the stored Bᵀ.
-      const T* bp = g.trans_b ? b + c0 * ldb : b + c0;
-      gemm_strided<T>(part, a, lda, bp, ldb, c + c0, g.n);
+      const In* bp = g.trans_b ? b + c0 * ldb : b + c0;
+      block(part, a, lda, bp, ldb, c + c0, g.n);
     }, kBlockAlign);
   }
+}
+
+// One float32 product with bfloat16 operands: A and B are rounded once into this thread's scratch (the same
+// layout), then the blocks run bf16_gemm, or, emulated, sgemm on the rounded values (bfloat16 products are
+// exact in float32, so only the order of the float32 sums differs).
+template <class Bits, class Round, class Block>
+void bf16_product(const GemmArgs& g, const float* a, const float* b, float* c, Round round, Block block) {
+  thread_local std::vector<Bits> scratch;
+  const std::int64_t a_size = g.m * g.k, b_size = g.k * g.n;
+  scratch.resize(static_cast<std::size_t>(a_size + b_size));
+  round(a, scratch.data(), a_size);
+  round(b, scratch.data() + a_size, b_size);
+  gemm_blocks(g, scratch.data(), scratch.data() + a_size, c, block);
 }
 
 // An empty inner dimension makes the product zero: C = beta * C (BLAS may skip it entirely).
@@ -78,6 +89,8 @@ class CpuLinalgKernels final : public LinalgKernels {
  public:
   void gemm(const GemmArgs& g) const override {
     if (g.m == 0 || g.n == 0) return;
+    // float64 never; float32 when asked for (cpu::bf16_route says how).
+    const auto route = g.bf16_operands && g.dtype == DType::float32 ? cpu::bf16_route() : cpu::Bf16Route::float32;
     dispatch_floating(g.dtype, "gemm", [&](auto tag) {
       using T = decltype(tag);
       const T* a = static_cast<const T*>(g.a);
@@ -90,7 +103,19 @@ class CpuLinalgKernels final : public LinalgKernels {
           scale(g, ci);
           continue;
         }
-        gemm_blocks<T>(g, a + (g.a_offsets ? g.a_offsets[i] : 0), b + (g.b_offsets ? g.b_offsets[i] : 0), ci);
+        const T* ai = a + (g.a_offsets ? g.a_offsets[i] : 0);
+        const T* bi = b + (g.b_offsets ? g.b_offsets[i] : 0);
+        if constexpr (std::is_same_v<T, float>) {
+          if (route == cpu::Bf16Route::native) {
+            bf16_product<cpu::bf16_bits>(g, ai, bi, ci, cpu::round_to_bf16, cpu::bf16_gemm);
+            continue;
+          }
+          if (route == cpu::Bf16Route::emulated) {
+            bf16_product<float>(g, ai, bi, ci, cpu::round_through_bf16, gemm_strided<float>);
+            continue;
+          }
+        }
+        gemm_blocks(g, ai, bi, ci, gemm_strided<T>);
       }
     });
   }

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
+#include <mutex>
 #include <vector>
 
 #include "backend/cuda/tables.hpp"
@@ -50,6 +52,12 @@ class CudaLinalgKernels final : public LinalgKernels {
 
   void gemm(const GemmArgs& g) const override {
     if (g.m == 0 || g.n == 0 || g.batch == 0) return;
+    if (g.bf16_operands) {  // the mixed-precision policy asked for bfloat16 operands: say once that it gets float32
+      static std::once_flag told;
+      std::call_once(told, [] {
+        std::fprintf(stderr, "xgrad: bfloat16 products requested, but the cuda plugin computes them in float32\n");
+      });
+    }
     ctx_.activate();
     const std::size_t elem = dtype_size(g.dtype);
     auto at = [&](const void* base, const std::int64_t* offsets, std::int64_t i) {
