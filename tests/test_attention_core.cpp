@@ -59,7 +59,7 @@ TEST_CASE("attention: output, weights and gradients match torch with bias, keep-
   }
 }
 
-TEST_CASE("attention: blocked weights are exactly 0; a fully blocked row gives zero weights, output and gradient",
+TEST_CASE("attention: blocked weights are exactly 0, a fully blocked row gives zero weights, output and gradient",
           "[attention]") {
   Tensor q = randn64({1, 2, 1, 3}, 1), k = randn64({1, 3, 1, 3}, 2), v = randn64({1, 3, 1, 2}, 3);
   Tensor bias = randn64({1, 1, 2, 3}, 4);
@@ -165,7 +165,7 @@ TEST_CASE("attention: self-attention with one tensor as q, k and v sums the thre
       {x});
 }
 
-TEST_CASE("attention: dropout draws one mask from the generator; the returned weights show it", "[attention]") {
+TEST_CASE("attention: dropout draws one mask from the generator, the returned weights show it", "[attention]") {
   Tensor q = randn64({2, 4, 3, 2}, 41).detach(), k = randn64({2, 6, 3, 2}, 42).detach(), v = randn64({2, 6, 3, 2}, 43).detach();
   Generator g1(7), g2(7);
   AttentionOptions o;

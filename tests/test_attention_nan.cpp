@@ -140,7 +140,7 @@ TEST_CASE("attention core: a NaN query makes its row's weights and output NaN on
         }
 }
 
-TEST_CASE("attention core: one NaN key reaches exactly the rows that may attend it; blocked, it leaves no trace",
+TEST_CASE("attention core: one NaN key reaches exactly the rows that may attend it, blocked, it leaves no trace",
           "[attention][nan]") {
   constexpr std::int64_t T = 7, N = 1, Dk = 4;
   for (DType dt : {DType::float32, DType::float64})
@@ -251,7 +251,7 @@ TEST_CASE("softmax and log_softmax: all-NaN, NaN beside -inf and +inf slices are
       }
 }
 
-TEST_CASE("Attention (Keras): a NaN query row gives a NaN output and score row; a masked NaN key does not leak",
+TEST_CASE("Attention (Keras): a NaN query row gives a NaN output and score row, a masked NaN key does not leak",
           "[attention][nan]") {
   for (const char* mode : {"dot", "concat"})
     for (std::int64_t S : {1, 2, 5, 8, 17, 33}) {
@@ -274,7 +274,7 @@ TEST_CASE("Attention (Keras): a NaN query row gives a NaN output and score row; 
     }
 }
 
-TEST_CASE("MultiHeadAttention: a NaN query row gives a NaN output row, not the output bias; a masked NaN key does not "
+TEST_CASE("MultiHeadAttention: a NaN query row gives a NaN output row, not the output bias, a masked NaN key does not "
           "leak",
           "[attention][nan]") {
   for (std::int64_t S : {1, 2, 5, 8, 17, 33}) {
@@ -301,7 +301,7 @@ TEST_CASE("MultiHeadAttention: a NaN query row gives a NaN output row, not the o
   }
 }
 
-TEST_CASE("multi_head_attention (functional): a NaN query row gives NaN weights and output; masked NaN keys do not "
+TEST_CASE("multi_head_attention (functional): a NaN query row gives NaN weights and output, masked NaN keys do not "
           "leak",
           "[functional][nan]") {
   for (std::int64_t S : {1, 2, 5, 8, 17, 33}) {
@@ -339,7 +339,7 @@ TEST_CASE("multi_head_attention (functional): a NaN query row gives NaN weights 
   }
 }
 
-TEST_CASE("FluxMultiHeadAttention: a NaN query row gives NaN scores and output; a masked NaN key does not leak",
+TEST_CASE("FluxMultiHeadAttention: a NaN query row gives NaN scores and output, a masked NaN key does not leak",
           "[attention][nan]") {
   for (std::int64_t S : {1, 2, 5, 8, 17, 33}) {
     INFO("S " << S);

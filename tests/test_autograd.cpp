@@ -148,7 +148,7 @@ TEST_CASE("autograd: backward from a leaf adds the seed to its own gradient", "[
   CHECK(x.grad().to_vector() == Values{6, 8});
 }
 
-TEST_CASE("autograd: only leaves keep gradients; interior tensors do not", "[autograd]") {
+TEST_CASE("autograd: only leaves keep gradients, interior tensors do not", "[autograd]") {
   Tensor x = leaf({1, 2}, {2});
   Tensor y = squared(x);
   hand_sum(y).backward();

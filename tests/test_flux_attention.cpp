@@ -93,7 +93,7 @@ TEST_CASE("FluxMultiHeadAttention: distinct q/k/v widths, (qk, v) => out, bias a
   CHECK(layer.find("k_proj.weight").shape() == Shape{6, 3});
 }
 
-TEST_CASE("FluxMultiHeadAttention: defaults are nheads 8 and no bias; mha(q) and mha(q, kv) repeat the input",
+TEST_CASE("FluxMultiHeadAttention: defaults are nheads 8 and no bias, mha(q) and mha(q, kv) repeat the input",
           "[functional][flux]") {
   FluxMultiHeadAttention layer(16);
   CHECK(layer.options().nheads == 8);
@@ -122,7 +122,7 @@ TEST_CASE("FluxMultiHeadAttention: equals the functional form with separate weig
   check_close(r.scores, f.attention_weights, 1e-12);
 }
 
-TEST_CASE("FluxMultiHeadAttention: causal mask blocks later keys; a fully masked row gives zeros, not NaN",
+TEST_CASE("FluxMultiHeadAttention: causal mask blocks later keys, a fully masked row gives zeros, not NaN",
           "[functional][flux]") {
   const Tensor x = randn64({1, 4, 8}, 11).detach();
   const Tensor m = nn::flux_causal_mask(x);

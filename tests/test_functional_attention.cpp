@@ -156,7 +156,7 @@ TEST_CASE("multi_head_attention: fully blocked rows give zero weights and the ou
   }
 }
 
-TEST_CASE("multi_head_attention: bool and -inf float masks block the same keys; is_causal ignores attention_mask",
+TEST_CASE("multi_head_attention: bool and -inf float masks block the same keys, is_causal ignores attention_mask",
           "[functional]") {
   const Tensor x = randn64({2, 5, 8}, 1).detach(), w = randn64({24, 8}, 2, 0.4).detach();
   MultiHeadAttentionOptions o;
@@ -251,7 +251,7 @@ TEST_CASE("multi_head_attention: returned weights are the ones after dropout, sa
   CHECK_THROWS_AS(multi_head_attention(x, {}, {}, o), ValueError);  // dropout needs a random source
 }
 
-TEST_CASE("multi_head_attention: without projection weights q, k, v are used as given; out_proj may change width",
+TEST_CASE("multi_head_attention: without projection weights q, k, v are used as given, out_proj may change width",
           "[functional]") {
   // One head, E = 2: weights = softmax(q·kᵀ/√2) by hand, output = weights · v, then W_o (3, 2).
   const Tensor q = from_vector({1, 0}, {1, 1, 2}, DType::float64), k = from_vector({1, 0, 0, 1}, {1, 2, 2}, DType::float64);

@@ -60,7 +60,7 @@ TEST_CASE("gradcheck: a wrong backward fails and the report names the input and 
   CHECK_THAT(r.to_string(), Contains("FAILED") && Contains("input 1") && Contains("(0, 2)"));
 }
 
-TEST_CASE("gradcheck: only inputs that require grad are checked; int64 constants ride along", "[gradcheck]") {
+TEST_CASE("gradcheck: only inputs that require grad are checked, int64 constants ride along", "[gradcheck]") {
   Tensor a = leaf({0.5, -1.25, 2.0}, {3});
   Tensor b = from_vector({1.5, 0.2, -0.7}, {3}, DType::float64);  // constant: no grad
   Tensor labels = index_tensor({1, 0, 2}, {3});

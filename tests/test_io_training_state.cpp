@@ -213,7 +213,7 @@ TEST_CASE("training state: io::load takes the module out of a training-state fil
   CHECK(inference.seen.to_vector() == std::vector<double>{2.0});
 }
 
-TEST_CASE("LRScheduler: state() and load_state() carry the step; bad state names the key", "[optim][io]") {
+TEST_CASE("LRScheduler: state() and load_state() carry the step, bad state names the key", "[optim][io]") {
   test::TinyNet net;
   optim::SGD opt(net.named_trainable_parameters());
   optim::LRScheduler sched(opt, optim::step_lr(1.0, 2, 0.5));

@@ -64,7 +64,7 @@ TEST_CASE("parse_options: inconsistent or out-of-range values are errors", "[lm]
   CHECK(parse({"--no-such-flag"}, o) > 0);
   CHECK(parse({"--precision", "f16"}, o) > 0);  // f32 and bf16 only
 }
-TEST_CASE("model_options: the model flags reach nn::TransformerLM; the defaults are the 421,697-parameter Tiny LM",
+TEST_CASE("model_options: the model flags reach nn::TransformerLM, the defaults are the 421,697-parameter Tiny LM",
           "[lm]") {
   Options o;
   REQUIRE(parse({"--layers", "3", "--d-model", "96", "--heads", "6", "--context", "32", "--dropout", "0.1", "--seed",

@@ -128,7 +128,7 @@ TEST_CASE("binary_cross_entropy_with_logits: gradcheck in logits, targets and po
       {x, y, w});
 }
 
-TEST_CASE("mse_loss and l1_loss: reductions by hand; l1 gradient is 0 where equal", "[optim]") {
+TEST_CASE("mse_loss and l1_loss: reductions by hand, l1 gradient is 0 where equal", "[optim]") {
   Tensor a = f64({1.0, 2.0, 3.0}, {3}).set_requires_grad();
   const Tensor b = f64({1.0, 0.0, 5.0}, {3});
   check_values(nn::mse_loss(a, b, nn::Reduction::none), {0.0, 4.0, 4.0});

@@ -35,7 +35,7 @@ TEST_CASE("Module::to(DType): a float32 model gradchecks in float64", "[nn][to][
   CHECK(r.passed);
 }
 
-TEST_CASE("Module::to(Device) moves weights and gradients; a lazily built layer builds on the new device",
+TEST_CASE("Module::to(Device) moves weights and gradients, a lazily built layer builds on the new device",
           "[nn][to][plugins]") {
   const Device dev{DeviceType::testdev, 0};
   nn::Sequential model;

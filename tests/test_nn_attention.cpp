@@ -98,7 +98,7 @@ TEST_CASE("Attention: trainable weights are scale and concat_score_weight, both 
   CHECK(Attention({.use_scale = true, .score_mode = "concat"}).named_parameters().size() == 2);
 }
 
-TEST_CASE("Attention: dot scores have no 1/sqrt(d) factor; key defaults to value; hand-computed weights",
+TEST_CASE("Attention: dot scores have no 1/sqrt(d) factor, key defaults to value, hand-computed weights",
           "[attention]") {
   // q = [1, 0], keys [1, 0] and [0, 2]: scores 1 and 0 -> weights e/(e+1), 1/(e+1)
   Attention layer(f64({}));

@@ -69,7 +69,7 @@ TEST_CASE("Dense: acts on the last axis of rank-1 and rank-3 inputs", "[layers]"
   check_values(y1, {8.5, 10.5});
 }
 
-TEST_CASE("Dense: input_dim builds the weights up front; default options follow Keras", "[layers]") {
+TEST_CASE("Dense: input_dim builds the weights up front, default options follow Keras", "[layers]") {
   Dense dense({.units = 4, .input_dim = 3});
   CHECK(dense.built());
   CHECK(dense.kernel().shape() == Shape{3, 4});

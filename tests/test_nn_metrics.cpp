@@ -30,7 +30,7 @@ TEST_CASE("accuracy: fraction of rows whose best logit is the target, by hand", 
   CHECK(nn::top_k_accuracy(logits4(), index_tensor({0, 1, 0, 2}, {4}), 3) == 1.0);
 }
 
-TEST_CASE("accuracy: ignore_index leaves targets out; nothing left gives NaN", "[metrics]") {
+TEST_CASE("accuracy: ignore_index leaves targets out, nothing left gives NaN", "[metrics]") {
   const Tensor targets = index_tensor({2, -100, 2, -100}, {4});  // rows 0 (hit) and 2 (miss) count
   CHECK(nn::accuracy(logits4(), targets) == 0.5);
   CHECK(nn::accuracy(logits4(), index_tensor({2, 7, 7, 7}, {4}), 7) == 1.0);

@@ -157,7 +157,7 @@ TEST_CASE("MultiHeadAttention: changing future tokens never changes past outputs
   CHECK(after.at({0, 5, 0}) != before.at({0, 5, 0}));  // the future does see the change
 }
 
-TEST_CASE("MultiHeadAttention: dropout acts on P in training only; returned scores stay pre-dropout", "[attention]") {
+TEST_CASE("MultiHeadAttention: dropout acts on P in training only, returned scores stay pre-dropout", "[attention]") {
   MultiHeadAttention layer(f64({.num_heads = 2, .key_dim = 2, .dropout = 0.5, .seed = 3}));
   const Tensor q = randn64({2, 4, 4}, 9).detach(), v = randn64({2, 5, 4}, 10).detach();
   const auto infer = layer(q, v, {.return_attention_scores = true, .training = false});

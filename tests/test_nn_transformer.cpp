@@ -170,7 +170,7 @@ TEST_CASE("TransformerLM::generate gives the same tokens with and without the ca
   CHECK(lm.is_training());  // the mode is restored
 }
 
-TEST_CASE("MultiHeadAttention KVCache: step-by-step equals one causal call; bad cached calls are rejected",
+TEST_CASE("MultiHeadAttention KVCache: step-by-step equals one causal call, bad cached calls are rejected",
           "[transformer]") {
   MultiHeadAttention mha({.num_heads = 2, .key_dim = 3, .dtype = DType::float64, .seed = 1});
   const Tensor x = randn64({1, 4, 5}, 2);

@@ -107,7 +107,7 @@ TEST_CASE("clamp: values and gradients match torch, the bounds passing the gradi
   test::check_value_and_grad(fx.at("crossed"), [](const Tensor& x) { return clamp(x, 0.5, -0.5); });
 }
 
-TEST_CASE("clamp: NaN stays NaN with zero gradient; float32 works", "[elementwise]") {
+TEST_CASE("clamp: NaN stays NaN with zero gradient, float32 works", "[elementwise]") {
   Tensor x = f64({kNaN, 5.0}, {2}).set_requires_grad();
   Tensor y = clamp(x, 0.0, 1.0);
   CHECK(std::isnan(y.at({0})));

@@ -101,7 +101,7 @@ TEST_CASE("cross_entropy: loss and logit gradients match torch with ignore_index
   }
 }
 
-TEST_CASE("embedding: rows and weight gradient match torch; repeated ids accumulate", "[nn]") {
+TEST_CASE("embedding: rows and weight gradient match torch, repeated ids accumulate", "[nn]") {
   const auto fx = load_fixture("nn_embedding.json");
   for (const Precision p : kPrecisions) {
     INFO(dtype_name(p.dtype));

@@ -416,7 +416,7 @@ struct Tiny : nn::Module {
 };
 }  // namespace
 
-TEST_CASE("Optimizer: named_trainable_parameters() give dotted state keys; frozen ones stay out", "[optim]") {
+TEST_CASE("Optimizer: named_trainable_parameters() give dotted state keys, frozen ones stay out", "[optim]") {
   Tiny model;
   optim::RMSprop opt(model.named_trainable_parameters(), {.lr = 0.01, .momentum = 0.9});
   std::vector<std::string> keys;

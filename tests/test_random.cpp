@@ -74,7 +74,7 @@ TEST_CASE("randn and uniform: element i is block offset + i, whatever the thread
   CHECK(std::abs(kept - 0.7 * 100003) < 5 * std::sqrt(100003 * 0.21));
 }
 
-TEST_CASE("Seeds: two layers built without a seed differ; manual_seed makes a program repeat", "[random][nn]") {
+TEST_CASE("Seeds: two layers built without a seed differ, manual_seed makes a program repeat", "[random][nn]") {
   manual_seed(123);
   nn::Dense first(nn::DenseOptions{.units = 16, .input_dim = 8});
   nn::Dense second(nn::DenseOptions{.units = 16, .input_dim = 8});

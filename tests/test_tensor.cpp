@@ -213,7 +213,7 @@ TEST_CASE("Tensor: to(dtype) converts values and always copies", "[tensor]") {
   CHECK(t.at({0}) == -1.7);
 }
 
-TEST_CASE("Tensor: clone copies data, detach shares it; neither keeps history", "[tensor]") {
+TEST_CASE("Tensor: clone copies data, detach shares it, neither keeps history", "[tensor]") {
   Tensor x = from_vector({1, 2, 3}, {3}, DType::float64).set_requires_grad();
   Tensor copy = x.clone();
   Tensor view = x.detach();

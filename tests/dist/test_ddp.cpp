@@ -115,7 +115,7 @@ TEST_CASE("DDP: buckets hold the parameters last-registered first, the first one
   CHECK(total_bytes == model.num_parameters() * 8);
 }
 
-TEST_CASE("DDP: backward accumulates into the bucket views; nothing replaces them", "[ddp]") {
+TEST_CASE("DDP: backward accumulates into the bucket views, nothing replaces them", "[ddp]") {
   nn::TransformerLM model(small_lm(9));
   DistributedDataParallel ddp(model, world(), kSmallBuckets);
   std::vector<const void*> before;

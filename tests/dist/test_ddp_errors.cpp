@@ -85,7 +85,7 @@ TEST_CASE("DDP: a share outside (0, 1] is a ValueError", "[errors]") {
   CHECK_THROWS_AS(ddp.set_share(1.5), ValueError);
 }
 
-TEST_CASE("on_rank0_then_barrier: runs on rank 0 only; its failure is an IOError on every rank", "[errors]") {
+TEST_CASE("on_rank0_then_barrier: runs on rank 0 only, its failure is an IOError on every rank", "[errors]") {
   int calls = 0;
   on_rank0_then_barrier(world(), [&] { ++calls; });
   CHECK(calls == (world().rank() == 0 ? 1 : 0));
