@@ -37,11 +37,11 @@ Shape resolve_shape(const Shape& from, const Shape& requested) {
     }
   }
   Shape out = requested;
-  if (known == 0) numel(requested);  // a zero extent hides no overflow from the other extents
   if (infer >= 0 && known != 0 && count % known == 0) out[static_cast<std::size_t>(infer)] = count / known;
   if (infer >= 0 ? out[static_cast<std::size_t>(infer)] < 0 : known != count)
     throw ShapeError(fmt::format("reshape: cannot view shape {} ({} elements) as {}", shape_str(from), count,
                                  shape_str(requested)));
+  if (known == 0) numel(out);  // a zero extent hides no overflow from the other extents
   return out;
 }
 
