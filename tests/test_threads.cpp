@@ -245,7 +245,7 @@ TEST_CASE("Threads: two user threads training at once end bit-identical to the s
 TEST_CASE("Threads: training on 1 and 3 threads differs, by less than one step of the learning rate", "[threads]") {
   // Products and partial-sum reductions round differently per split (docs/architecture.md, Determinism). Adam
   // divides each gradient by its own running magnitude, so a rounding difference in a near-zero gradient can
-  // change that parameter's step by a fair part of lr: 6 steps at lr 1e-2 differ by up to 1.6e-3 (measured,
+  // change that parameter's step by a fair part of lr: 6 steps at lr 1e-2 differ by up to about 2e-3 (measured,
   // docs/reliability.md). The check: less than one step's size, and not zero (then the splits did not differ).
   std::vector<std::vector<double>> on[2];
   for (int k = 0; k < 2; ++k) {
