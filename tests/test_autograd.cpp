@@ -312,3 +312,73 @@ TEST_CASE("autograd: the tape and grad mode are per thread", "[autograd]") {
   CHECK_FALSE(grad_enabled());
   clear_tape();
 }
+
+// A graph is differentiable only on the thread whose tape recorded it. Each case below used to read another
+// thread's node indices in the current thread's tape.
+TEST_CASE("autograd: backward of a graph recorded on another thread is refused", "[autograd]") {
+  const auto other_thread = Contains("recorded on another thread");
+
+  SECTION("from a fresh thread with an empty tape") {
+    clear_tape();
+    Tensor x = leaf({1, 2}, {2});
+    Tensor loss = sum_of_squares(x);
+    std::string message;
+    std::thread worker([&] {
+      try {
+        loss.backward();
+      } catch (const AutogradError& e) {
+        message = e.what();
+      }
+    });
+    worker.join();
+    CHECK_THAT(message, other_thread);
+    CHECK_FALSE(x.grad().defined());
+    loss.backward();  // the recording thread still can
+    CHECK(x.grad().to_vector() == Values{2, 4});
+  }
+
+  SECTION("from a thread whose own graph has the same shape") {
+    clear_tape();
+    Tensor x = leaf({1, 2}, {2});
+    Tensor loss = sum_of_squares(x);
+    Tensor theirs = leaf({5, 6}, {2});
+    std::string message;
+    std::thread worker([&] {
+      Tensor own = sum_of_squares(theirs);  // same node indices as `loss`'s graph
+      try {
+        loss.backward();
+      } catch (const AutogradError& e) {
+        message = e.what();
+      }
+    });
+    worker.join();
+    CHECK_THAT(message, other_thread);
+    CHECK_FALSE(theirs.grad().defined());
+    CHECK_FALSE(x.grad().defined());
+    clear_tape();
+  }
+
+  SECTION("after the recording thread has exited") {
+    Tensor x = leaf({3}, {1});
+    Tensor loss;
+    std::thread recorder([&] { loss = sum_of_squares(x); });
+    recorder.join();
+    clear_tape();
+    CHECK(tape_size() == 0);
+    Tensor mine = sum_of_squares(leaf({7}, {1}));  // this thread's tape holds nodes at the same indices
+    CHECK_THROWS_WITH(loss.backward(), other_thread);
+    CHECK_FALSE(x.grad().defined());
+    clear_tape();
+  }
+
+  SECTION("an op on this thread whose input was computed on another") {
+    clear_tape();
+    Tensor x = leaf({1, 2}, {2});
+    Tensor there;
+    std::thread worker([&] { there = squared(x); });
+    worker.join();
+    Tensor loss = hand_sum(there);
+    CHECK_THROWS_WITH(loss.backward(), Contains("input 0 of") && other_thread);
+    clear_tape();
+  }
+}

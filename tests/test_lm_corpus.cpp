@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "char_lm/corpus.hpp"
@@ -33,6 +34,28 @@ TEST_CASE("read_text: a plain file and its gzip give the same bytes", "[lm]") {
   std::remove(gz.c_str());
   CHECK_THROWS_AS(read_text(temp_path("missing")), xgrad::IOError);
   CHECK_THROWS_WITH(read_text(temp_path("missing")), Contains("missing"));
+}
+
+TEST_CASE("read_text: a truncated gzip file and an oversized input are refused", "[lm]") {
+  std::string text;
+  for (int i = 0; i < 4000; ++i) text += "line " + std::to_string(i) + "\n";
+  const std::string gz = temp_path("truncated.gz");
+  gzFile f = gzopen(gz.c_str(), "wb");
+  REQUIRE(f);
+  gzwrite(f, text.data(), unsigned(text.size()));
+  gzclose(f);
+  REQUIRE(read_text(gz) == text);
+  // Cut off the last 40 bytes: the 8-byte trailer and the end of the deflate stream.
+  std::filesystem::resize_file(gz, std::filesystem::file_size(gz) - 40);
+  CHECK_THROWS_WITH(read_text(gz), Contains("truncated") && Contains(gz));
+  std::remove(gz.c_str());
+  // A character device never ends: it is read up to the bound, then refused.
+  CHECK_THROWS_WITH(read_text("/dev/zero", 1 << 20), Contains("more than 1 MiB"));
+  const std::string plain = temp_path("big.txt");
+  std::ofstream(plain, std::ios::binary) << std::string((1 << 20) + 1, 'a');
+  CHECK_THROWS_AS(read_text(plain, 1 << 20), xgrad::IOError);
+  CHECK(read_text(plain, 2 << 20).size() == (1 << 20) + 1);
+  std::remove(plain.c_str());
 }
 
 TEST_CASE("The shipped Jargon File: 1,618,757 code points, 155 distinct, 3.2594 nats/char", "[lm]") {

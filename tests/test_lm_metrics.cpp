@@ -51,6 +51,25 @@ TEST_CASE("MetricsCsv: header once, NaN as an empty cell, append keeps rows, and
   CHECK_THROWS_WITH(read_metrics_csv("/nonexistent_dir/m.csv"), Contains("/nonexistent_dir/m.csv"));
 }
 
+TEST_CASE("read_metrics_csv: a corrupt cell names the file, line and field", "[lm]") {
+  const std::string path = temp_path("corrupt.csv");
+  std::ofstream(path) << "step,train_loss,val_loss,lr,tokens_per_s,elapsed_s\n"
+                      << "1,2.5,,0.001,100.0,0.5\n"
+                      << "2,2.4x,,0.001,100.0,1.0\n";
+  CHECK_THROWS_WITH(read_metrics_csv(path), Contains(path) && Contains("line 3") && Contains("'train_loss' is '2.4x'"));
+  std::ofstream(path) << "step,train_loss,val_loss,lr,tokens_per_s,elapsed_s\n"
+                      << "99999999999999999999,2.5,,0.001,100.0,0.5\n";
+  CHECK_THROWS_WITH(read_metrics_csv(path), Contains("line 2") && Contains("'step'"));
+  std::ofstream(path) << "step,train_loss,val_loss,lr,tokens_per_s,elapsed_s\n"
+                      << "3,2.5,,0.001,100.0,0.5\n";
+  const auto rows = read_metrics_csv(path);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].step == 3);
+  CHECK(rows[0].train_loss == 2.5);
+  CHECK(std::isnan(rows[0].val_loss));
+  std::remove(path.c_str());
+}
+
 TEST_CASE("loss_curve_svg: both curves, axes labels, legend, reference line, escaped title", "[lm]") {
   std::vector<MetricsRow> rows;
   for (long s = 1; s <= 100; ++s) rows.push_back({s, 4.0 - 0.02 * double(s), s % 50 == 0 ? 3.0 : NAN, 3e-4, 1, 1});

@@ -63,6 +63,19 @@ TEST_CASE("parse_options: inconsistent or out-of-range values are errors", "[lm]
   CHECK(parse({"--data", "/nonexistent/file.txt"}, o) > 0);
   CHECK(parse({"--no-such-flag"}, o) > 0);
   CHECK(parse({"--precision", "f16"}, o) > 0);  // f32 and bf16 only
+  // Numbers are the whole argument and fit the option: no partial parses, no wrap-around.
+  CHECK(parse({"--steps", "abc"}, o) > 0);
+  CHECK(parse({"--steps", "12x"}, o) > 0);
+  CHECK(parse({"--layers", "99999999999"}, o) > 0);  // beyond int
+  CHECK(parse({"--seed", "-1"}, o) > 0);  // refused, not 2^64 - 1
+  CHECK(parse({"--lr", "nan"}, o) > 0);
+  CHECK(parse({"--lr", "1e999"}, o) > 0);
+  CHECK(parse({"--warmup", "-3"}, o) > 0);
+  Options edge;
+  REQUIRE(parse({"--seed", "18446744073709551615", "--warmup", "0", "--lr", "1e30"}, edge) == 0);
+  CHECK(edge.seed == 18446744073709551615UL);
+  CHECK(edge.warmup == 0);
+  CHECK(edge.lr == 1e30);  // finite: the run itself stops when its loss is not
 }
 TEST_CASE("model_options: the model flags reach nn::TransformerLM, the defaults are the 421,697-parameter Tiny LM",
           "[lm]") {

@@ -14,7 +14,7 @@ namespace char_lm {
 
 std::string default_corpus_path() { return XGRAD_CHAR_LM_DATA_DIR "/jargon.txt.gz"; }
 
-std::string read_text(const std::string& path) {
+std::string read_text(const std::string& path, std::size_t max_bytes) {
   // gzread passes a file without the gzip header through unchanged, so one path serves both.
   std::unique_ptr<gzFile_s, int (*)(gzFile)> f(gzopen(path.c_str(), "rb"), gzclose);
   if (!f) throw xgrad::IOError(fmt::format("read_text: cannot open '{}'", path));
@@ -28,8 +28,17 @@ std::string read_text(const std::string& path) {
       throw xgrad::IOError(fmt::format("read_text: '{}' is not readable gzip: {}", path, gzerror(f.get(), &code)));
     }
     if (n == 0) break;
+    if (out.size() + std::size_t(n) > max_bytes)
+      throw xgrad::IOError(fmt::format("read_text: '{}' holds more than {} MiB of text (after decompression); "
+                                       "pass a smaller corpus", path, max_bytes >> 20));
     out.append(buf, std::size_t(n));
   }
+  // gzread reports a stream that stops before its gzip trailer as the end of the data; gzerror tells.
+  int code = Z_OK;
+  const char* message = gzerror(f.get(), &code);
+  if (code != Z_OK)
+    throw xgrad::IOError(fmt::format("read_text: '{}' ends before its gzip stream does (a truncated file?): {}", path,
+                                     message));
   return out;
 }
 

@@ -12,8 +12,14 @@ namespace char_lm {
 
 /// The shipped default corpus, examples/data/jargon.txt.gz (The Jargon File 4.4.7, public domain).
 std::string default_corpus_path();
-/// The bytes of a file, gunzipped when it starts with the gzip magic; throws xgrad::IOError naming the path.
-std::string read_text(const std::string& path);
+/// The largest corpus read_text accepts by default, after decompression: 512 MiB (the tokens take 4 bytes
+/// per character on top).
+inline constexpr std::size_t kMaxCorpusBytes = std::size_t{512} << 20;
+
+/// The bytes of a file, gunzipped when it starts with the gzip magic; throws xgrad::IOError naming the path
+/// when it cannot be read, when a gzip stream ends early (a truncated file), or when it holds more than
+/// `max_bytes` (a device such as /dev/zero, a pipe or an oversized file is read only that far).
+std::string read_text(const std::string& path, std::size_t max_bytes = kMaxCorpusBytes);
 
 /// Train and validation token streams: the first (1 - val_fraction) of the text trains, the rest
 /// validates. A contiguous tail, not a random subset, so validation text never overlaps a training window.

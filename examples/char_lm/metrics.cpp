@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -35,15 +37,32 @@ std::vector<MetricsRow> read_metrics_csv(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw xgrad::IOError(fmt::format("read_metrics_csv: cannot open '{}'", path));
   std::vector<MetricsRow> rows;
+  static const char* const fields[6] = {"step", "train_loss", "val_loss", "lr", "tokens_per_s", "elapsed_s"};
   std::string line;
   std::getline(in, line);  // header
-  while (std::getline(in, line)) {
+  for (int line_no = 2; std::getline(in, line); ++line_no) {
     if (line.empty()) continue;
     std::stringstream ss(line);
     std::string c[6];
     for (auto& s : c) std::getline(ss, s, ',');
-    auto num = [](const std::string& s) { return s.empty() ? NAN : std::stod(s); };
-    rows.push_back({std::stol(c[0]), num(c[1]), num(c[2]), num(c[3]), num(c[4]), num(c[5])});
+    auto bad = [&](int i) {
+      return xgrad::IOError(fmt::format("read_metrics_csv: '{}' line {}: field '{}' is '{}', not a number", path,
+                                        line_no, fields[i], c[i].substr(0, 40)));
+    };
+    long step = 0;
+    const char* end = c[0].data() + c[0].size();
+    if (auto [p, ec] = std::from_chars(c[0].data(), end, step); ec != std::errc{} || p != end || step < 0) throw bad(0);
+    double v[6] = {};
+    for (int i = 1; i < 6; ++i) {
+      if (c[i].empty()) {
+        v[i] = NAN;
+        continue;
+      }
+      char* stop = nullptr;
+      v[i] = std::strtod(c[i].c_str(), &stop);
+      if (stop != c[i].c_str() + c[i].size()) throw bad(i);
+    }
+    rows.push_back({step, v[1], v[2], v[3], v[4], v[5]});
   }
   return rows;
 }

@@ -32,7 +32,8 @@ class MetricsCsv {
   std::FILE* f_;
 };
 
-/// Reads a metrics.csv back (to redraw the curve of a resumed run); throws xgrad::IOError if it cannot.
+/// Reads a metrics.csv back (to redraw the curve of a resumed run); throws xgrad::IOError naming the file, line
+/// and field when it cannot be opened or a field is not a number.
 std::vector<MetricsRow> read_metrics_csv(const std::string& path);
 
 /// A horizontal reference line on the plot, e.g. the unigram entropy.

@@ -2,23 +2,62 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
 #include "xgrad/backend/backend.hpp"
 
 namespace char_lm {
 
+namespace {
+
+// CLI11's number checks print their full double range on a typo; these say what the flag takes. The whole
+// text must be the number, and it must fit the option's type T (the seed's unsigned type refuses "-1").
+template <class T>
+CLI::Validator integer(T lowest, const std::string& what) {
+  return CLI::Validator(
+      [lowest, what](std::string& text) -> std::string {
+        T value{};
+        const char* end = text.data() + text.size();
+        const auto [stop, ec] = std::from_chars(text.data(), end, value);
+        if (ec == std::errc::result_out_of_range) return "'" + text + "' is too large";
+        if (ec != std::errc{} || stop != end || value < lowest) return "expected " + what + ", got '" + text + "'";
+        return {};
+      },
+      lowest > 0 ? "INT>0" : "INT>=0");
+}
+
+const CLI::Validator positive_real(
+    [](std::string& text) -> std::string {
+      char* stop = nullptr;
+      const double value = std::strtod(text.c_str(), &stop);
+      if (stop == text.c_str() || *stop != '\0' || !(value > 0) || !std::isfinite(value))
+        return "expected a positive finite number, got '" + text + "'";
+      return {};
+    },
+    "NUM>0");
+
+}  // namespace
+
 int parse_options(int argc, const char* const* argv, Options& o) {
   CLI::App app{"Train a character-level Transformer language model with xgrad"};
-  const auto positive = CLI::PositiveNumber;
+  const auto positive = integer(1, "a positive integer");
+  const auto positive_long = integer(1L, "a positive integer");
+  const auto count = integer(0L, "a non-negative integer");
   app.add_option("--layers", o.layers, "Transformer blocks")->check(positive)->capture_default_str();
   app.add_option("--d-model", o.d_model, "embedding width")->check(positive)->capture_default_str();
   app.add_option("--heads", o.heads, "attention heads (must divide --d-model)")->check(positive)->capture_default_str();
   app.add_option("--context", o.context, "tokens per training window")->check(positive)->capture_default_str();
   app.add_option("--batch", o.batch, "windows per step")->check(positive)->capture_default_str();
-  app.add_option("--steps", o.steps, "optimizer steps in total")->check(positive)->capture_default_str();
-  app.add_option("--lr", o.lr, "peak learning rate")->check(positive)->capture_default_str();
-  app.add_option("--warmup", o.warmup, "linear warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--steps", o.steps, "optimizer steps in total")->check(positive_long)->capture_default_str();
+  app.add_option("--lr", o.lr, "peak learning rate")->check(positive_real)->capture_default_str();
+  app.add_option("--warmup", o.warmup, "linear warm-up steps")->check(count)->capture_default_str();
   app.add_option("--dropout", o.dropout, "dropout probability")->check(CLI::Range(0.0, 0.99))->capture_default_str();
-  app.add_option("--seed", o.seed, "seed of initialisation and batch sampling")->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of initialisation and batch sampling (0 to 2^64 - 1)")
+      ->check(integer(0UL, "an integer from 0 to 2^64 - 1"))
+      ->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (xgrad::set_num_threads)")->check(positive)->capture_default_str();
   app.add_option("--device", o.device, "where the model trains: cpu, cuda or cuda:N (a GPU needs the CUDA plugin)")
       ->check([](const std::string& text) -> std::string {
@@ -40,11 +79,11 @@ int parse_options(int argc, const char* const* argv, Options& o) {
   app.add_option("--checkpoint-dir", o.checkpoint_dir, "where checkpoints, metrics.csv and loss.svg go")
       ->capture_default_str();
   app.add_flag("--resume", o.resume, "continue from the latest checkpoint in --checkpoint-dir");
-  app.add_option("--eval-every", o.eval_every, "steps between validation evaluations")->check(positive)->capture_default_str();
-  app.add_option("--checkpoint-every", o.checkpoint_every, "steps between checkpoints")->check(positive)->capture_default_str();
+  app.add_option("--eval-every", o.eval_every, "steps between validation evaluations")->check(positive_long)->capture_default_str();
+  app.add_option("--checkpoint-every", o.checkpoint_every, "steps between checkpoints")->check(positive_long)->capture_default_str();
   app.add_flag("!--no-progress", o.progress, "plain log lines even on a terminal");
   app.add_option("--stop-after", o.stop_after, "stop after this step as if interrupted (to test --resume)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(count);
   try {
     app.parse(argc, argv);
     if (o.d_model % o.heads != 0)

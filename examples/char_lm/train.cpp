@@ -28,6 +28,7 @@
 #include "xgrad/ops/precision.hpp"
 #include "xgrad/ops/shape.hpp"
 #include "xgrad/optim/clip.hpp"
+#include "xgrad/optim/finite.hpp"
 #include "xgrad/optim/optimizers.hpp"
 #include "xgrad/optim/schedule.hpp"
 #include "xgrad/tensor/creation.hpp"
@@ -79,6 +80,17 @@ std::string sample_text(TransformerLM& model, const Vocab& vocab, const std::vec
                          .to(xgrad::Device{});
   const std::int64_t* p = ids.data<std::int64_t>();
   return vocab.decode({p + prompt.size(), p + ids.numel()});
+}
+
+// Stops the run at a NaN or infinite global loss: every rank sees the same value, so all stop at the same step,
+// before the update reaches the weights and before any checkpoint is written.
+void stop_if_diverged(double global_loss, long step, const fs::path& dir) {
+  try {
+    xgrad::optim::finite_loss(xgrad::scalar(global_loss, xgrad::DType::float64));
+  } catch (const xgrad::ValueError& e) {
+    throw xgrad::ValueError(fmt::format("step {}: {}; the checkpoint in {} was not overwritten (lower --lr, or "
+                                        "--resume from it)", step + 1, e.what(), dir.string()));
+  }
 }
 
 }  // namespace
@@ -169,15 +181,17 @@ int main(int argc, char** argv) try {
     opt.zero_grad();
     const Batch rows_here = ranks.shard(train.sample(gen), o.context);  // every rank draws the same global batch
     Tensor loss = batch_loss(model, rows_here, std::int64_t(rows_here.inputs.size()) / o.context, o.context);
+    const double train_loss = ranks.global_loss(loss.item());
+    stop_if_diverged(train_loss, step, dir);
     loss.backward();
     ranks.average_gradients();
-    xgrad::optim::clip_grad_norm(model.named_trainable_parameters(), kClipNorm);
+    xgrad::optim::clip_grad_norm(model.named_trainable_parameters(), kClipNorm, 2.0, /*error_if_nonfinite=*/true);
     opt.step();
     sched.step();
     ++step;
 
     const auto now = std::chrono::steady_clock::now();
-    MetricsRow row{step, ranks.global_loss(loss.item()), NAN, lr,
+    MetricsRow row{step, train_loss, NAN, lr,
                    tokens_per_step / std::chrono::duration<double>(now - t_prev).count(),
                    elapsed0 + std::chrono::duration<double>(now - t0).count()};
     t_prev = now;
@@ -190,6 +204,7 @@ int main(int argc, char** argv) try {
     rows.push_back(row);
     if (ranks.leader() && !std::isnan(row.val_loss)) write_file_atomic(svg_file, loss_curve_svg(rows, title, refs));
     if (step % o.checkpoint_every == 0 || step == o.steps) {
+      xgrad::optim::check_finite(model.named_parameters());  // on every rank: the weights are the same everywhere
       ranks.on_leader([&] {  // the other ranks wait until the checkpoint is complete
         state.metadata = {{"step", std::to_string(step)}, {"vocab", vocab_utf8}, {"seed", seed_text}};
         xgrad::io::save_training_state(checkpoint_file, state);

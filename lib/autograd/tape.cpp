@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <unordered_set>
 
 #include "xgrad/tensor/creation.hpp"
@@ -20,8 +21,14 @@ struct Node {
   BackwardFn backward;
 };
 
+// Every thread's tape gets an id no other tape in the process ever had, so a tensor recorded on one
+// thread is recognised on another even when both tapes hold the same number of nodes, or when its
+// recording thread has exited.
+std::atomic<std::uint64_t> next_tape_id{1};
+
 struct Tape {
   std::vector<Node> nodes;
+  const std::uint64_t id = next_tape_id.fetch_add(1, std::memory_order_relaxed);
   std::uint64_t generation = 1;
   std::size_t compact_at = 4096;
   bool grad_enabled = true;
@@ -51,7 +58,18 @@ void compact() {
 // tape_generation of a tensor whose node a backward pass consumed (live generations start at 1).
 constexpr std::uint64_t kConsumed = 0;
 
-bool has_live_node(const TensorImpl& t) { return t.node >= 0 && t.tape_generation == tape.generation; }
+bool recorded_here(const TensorImpl& t) { return t.tape_id == tape.id; }
+
+bool has_live_node(const TensorImpl& t) {
+  return t.node >= 0 && recorded_here(t) && t.tape_generation == tape.generation;
+}
+
+[[noreturn]] void throw_other_thread(std::string_view what) {
+  throw AutogradError(fmt::format(
+      "backward: {} was recorded on another thread; each thread has its own tape, so call backward() on "
+      "the thread that ran the forward pass (or detach() the tensor before handing it over)",
+      what));
+}
 
 // Releases a node after its backward ran; its output can no longer be differentiated through.
 void consume(Node& node) {
@@ -66,6 +84,7 @@ struct Engine {
   Tensor& slot(const Node& node, std::size_t i) {
     TensorImpl& input = *node.inputs[i];
     if (input.node < 0) return input.grad;
+    if (!recorded_here(input)) throw_other_thread(fmt::format("input {} of '{}'", i, node.op));
     if (!has_live_node(input))
       throw AutogradError(fmt::format(
           "backward: input {} of '{}' was produced by an op whose graph an earlier backward() already "
@@ -154,6 +173,7 @@ void record(std::string_view op, std::span<const Tensor* const> inputs, Tensor& 
   tape.nodes.emplace_back(op, std::move(needing_grad), output.impl_ptr(), std::move(backward));
   out.requires_grad = true;
   out.node = static_cast<std::int64_t>(tape.nodes.size() - 1);
+  out.tape_id = tape.id;
   out.tape_generation = tape.generation;
   if (tape.nodes.size() >= tape.compact_at) compact();
 }
@@ -239,6 +259,7 @@ void Tensor::backward(const BackwardOptions& options) const {
       impl().grad = own_seed();
     return;
   }
+  if (!recorded_here(self)) throw_other_thread(fmt::format("the graph of this {} tensor", shape_str(self.shape)));
   if (!has_live_node(self))
     throw AutogradError("backward: the graph of this tensor was already consumed by an earlier backward(); "
                         "recompute the forward pass or use retain_graph");

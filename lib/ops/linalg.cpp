@@ -86,6 +86,7 @@ Plan make_plan(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   p.out_shape = out_batch;
   if (a.dim() > 1) p.out_shape.push_back(p.m);
   if (b.dim() > 1) p.out_shape.push_back(p.n);
+  numel(p.out_shape);  // refuses an output too large to count before the products below are formed
   p.batch = numel(out_batch);
   if (numel(b_batch) == 1 && !ta) {
     // b is one matrix and a's batch is contiguous rows: fold the batch into m for a single GEMM.

@@ -33,7 +33,7 @@ Shape resolve_shape(const Shape& from, const Shape& requested) {
     } else if (requested[i] < 0) {
       throw ValueError(fmt::format("reshape: negative extent {} in {}", requested[i], shape_str(requested)));
     } else {
-      known *= requested[i];
+      known = mul_extents(known, requested[i], requested);
     }
   }
   Shape out = requested;
@@ -41,6 +41,7 @@ Shape resolve_shape(const Shape& from, const Shape& requested) {
   if (infer >= 0 ? out[static_cast<std::size_t>(infer)] < 0 : known != count)
     throw ShapeError(fmt::format("reshape: cannot view shape {} ({} elements) as {}", shape_str(from), count,
                                  shape_str(requested)));
+  if (known == 0) numel(out);  // a zero extent hides no overflow from the other extents
   return out;
 }
 
@@ -219,7 +220,8 @@ Tensor concat(const std::vector<Tensor>& tensors, std::int64_t axis) {
       throw ShapeError(fmt::format("concat: tensor {} has shape {} but tensor 0 has shape {}; all extents "
                                    "except axis {} must match",
                                    i, shape_str(s), shape_str(first), axis));
-    out_shape[ax] += s[ax];
+    if (__builtin_add_overflow(out_shape[ax], s[ax], &out_shape[ax]))
+      throw ValueError(fmt::format("concat: the extents along axis {} add up to more than an int64 holds", axis));
     pieces.push_back(std::move(s));
   }
   return join("concat", tensors, pieces, axis, out_shape);

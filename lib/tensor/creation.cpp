@@ -41,7 +41,8 @@ Tensor arange(double start, double stop, double step, DType dtype, Device device
   const auto n = static_cast<std::int64_t>(span > 0 ? span : 0);
   return from_host({n}, dtype, device, [&](auto* dst, std::int64_t count) {
     using T = std::remove_pointer_t<decltype(dst)>;
-    for (std::int64_t i = 0; i < count; ++i) dst[i] = static_cast<T>(start + static_cast<double>(i) * step);
+    for (std::int64_t i = 0; i < count; ++i)
+      dst[i] = element_from_double<T>(start + static_cast<double>(i) * step, "arange");
   });
 }
 

@@ -8,10 +8,24 @@
 
 namespace xgrad {
 
+std::int64_t mul_extents(std::int64_t a, std::int64_t b, const Shape& shape) {
+  std::int64_t product = 0;
+  if (__builtin_mul_overflow(a, b, &product))
+    throw ValueError(fmt::format("shape {} is too large: its element or byte count overflows int64", shape_str(shape)));
+  return product;
+}
+
 std::int64_t numel(const Shape& shape) {
-  std::int64_t n = 1;
-  for (auto d : shape) n *= d;
-  return n;
+  std::int64_t nonzero = 1;
+  bool empty = false;
+  for (auto d : shape) {
+    if (d < 0) throw ShapeError(fmt::format("negative extent {} in shape {}", d, shape_str(shape)));
+    if (d == 0)
+      empty = true;
+    else
+      nonzero = mul_extents(nonzero, d, shape);
+  }
+  return empty ? 0 : nonzero;
 }
 
 std::vector<std::int64_t> contiguous_strides(const Shape& shape) {
@@ -19,7 +33,8 @@ std::vector<std::int64_t> contiguous_strides(const Shape& shape) {
   std::int64_t stride = 1;
   for (std::size_t i = shape.size(); i-- > 0;) {
     strides[i] = stride;
-    stride *= shape[i];
+    // The last product is never used as a stride, but a shape whose total overflows is refused anyway.
+    if (shape[i] != 0) stride = mul_extents(stride, shape[i], shape);
   }
   return strides;
 }

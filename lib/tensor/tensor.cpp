@@ -13,12 +13,20 @@ Storage::Storage(std::size_t bytes, Backend& backend)
 
 Storage::~Storage() { backend_->deallocate(data_, bytes_); }
 
+std::int64_t to_int64(double value, std::string_view op) {
+  // Both bounds are exact doubles: -2^63 is the smallest int64, 2^63 one past the largest. NaN fails both.
+  constexpr double lowest = -9223372036854775808.0, past_highest = 9223372036854775808.0;
+  if (!(value >= lowest && value < past_highest))
+    throw ValueError(fmt::format("{}: {} cannot be converted to int64 (NaN, infinite or out of range)", op, value));
+  return static_cast<std::int64_t>(value);
+}
+
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (auto d : shape)
     if (d < 0) throw ShapeError(fmt::format("empty: negative dimension in shape {}", shape_str(shape)));
+  const std::int64_t bytes = mul_extents(xgrad::numel(shape), static_cast<std::int64_t>(dtype_size(dtype)), shape);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(xgrad::numel(shape)) * dtype_size(dtype),
-                                            xgrad::backend(device));
+  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(bytes), xgrad::backend(device));
   impl->shape = shape;
   impl->dtype = dtype;
   return Tensor(std::move(impl));
@@ -90,7 +98,7 @@ void Tensor::set(const std::vector<std::int64_t>& index, double value) {
   require_cpu("Tensor::set");
   dispatch_any(dtype(), [&](auto t) {
     using T = decltype(t);
-    host_data<T>()[flat] = static_cast<T>(value);
+    host_data<T>()[flat] = element_from_double<T>(value, "Tensor::set");
   });
 }
 
@@ -164,7 +172,11 @@ Tensor Tensor::to(DType target) const {
       using D = decltype(d);
       const S* src = host.host_data<S>();
       D* dst = out.host_data<D>();
-      for (std::int64_t k = 0; k < numel(); ++k) dst[k] = static_cast<D>(src[k]);
+      if constexpr (std::is_same_v<D, std::int64_t> && !std::is_same_v<S, std::int64_t>) {
+        for (std::int64_t k = 0; k < numel(); ++k) dst[k] = to_int64(static_cast<double>(src[k]), "Tensor::to(int64)");
+      } else {
+        for (std::int64_t k = 0; k < numel(); ++k) dst[k] = static_cast<D>(src[k]);
+      }
     });
   });
   return device().type == DeviceType::cpu ? out : out.to(device());
@@ -208,6 +220,7 @@ Tensor& Tensor::to_(DType target) {
 }
 
 Tensor& Tensor::fill_(double value) {
+  if (dtype() == DType::int64) to_int64(value, "fill");  // refused before any backend sees it
   backend().fill(dtype(), raw_data(), numel(), value);
   return *this;
 }

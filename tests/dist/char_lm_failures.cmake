@@ -2,7 +2,8 @@
 #  1. rank 1 is killed (SIGKILL) right after the first checkpoint; the last checkpoint stays intact (the same
 #     bytes as a run that stopped cleanly at that step);
 #  2. rank 1 alone fails (its --data is too short to train on) while rank 0 goes on;
-#  3. the ranks build different models (--d-model differs): every rank reports which parameter differs.
+#  3. the ranks build different models (--d-model differs): every rank reports which parameter differs;
+#  4. rank 1 alone diverges (--lr 1e30): the NaN in the allreduced loss stops both ranks at the same step.
 # cmake -DCHAR_LM=<binary> -DMPIEXEC=<mpiexec> -DWORK_DIR=<scratch> -P char_lm_failures.cmake
 # Steps of some tens of milliseconds: rank 1 is killed long before rank 0 could write the next checkpoint.
 set(args --steps 100000 --checkpoint-every 20 --eval-every 100000 --threads 1 --batch 16 --context 32 --d-model 64
@@ -76,3 +77,16 @@ if(NOT mismatch_log MATCHES "char_lm: DistributedDataParallel: the model differs
   message(FATAL_ERROR "the mismatch is not named:\n${mismatch_log}")
 endif()
 message(STATUS "a rank failing alone and mismatched models end the job with clear errors")
+
+# Only rank 1's weights blow up, so only its own loss turns NaN; the stop is taken on the global loss, so rank 0
+# (a sane --lr) stops at the same step instead of waiting in the next allreduce for a rank that left.
+expect_failure(diverge_log "rank 1 diverges alone" ${MPIEXEC} -n 1 ${CHAR_LM} ${short_args} --warmup 0 --lr 1e-3
+               --checkpoint-dir diverge : -n 1 ${CHAR_LM} ${short_args} --warmup 0 --lr 1e30 --checkpoint-dir diverge)
+string(REGEX MATCHALL "char_lm: step [0-9]+: finite_loss: the loss is -?(nan|inf)" stops "${diverge_log}")
+list(LENGTH stops ranks_stopped)
+list(REMOVE_DUPLICATES stops)
+list(LENGTH stops distinct)
+if(NOT ranks_stopped EQUAL 2 OR NOT distinct EQUAL 1)
+  message(FATAL_ERROR "both ranks must stop at the same step on the non-finite global loss:\n${diverge_log}")
+endif()
+message(STATUS "a rank diverging alone stops every rank at the same step: ${stops}")

@@ -50,6 +50,19 @@ decltype(auto) dispatch_floating(DType dtype, std::string_view op, Fn&& fn) {
                   std::string(dtype_name(dtype)));
 }
 
+/// `value` as an int64; throws ValueError naming `op` when it is NaN, infinite or outside int64's range
+/// (a C++ conversion of such a value is undefined behaviour). Fractions truncate toward zero.
+std::int64_t to_int64(double value, std::string_view op);
+
+/// `value` as element type T: to_int64 for int64, a plain conversion for float and double.
+template <class T>
+T element_from_double(double value, std::string_view op) {
+  if constexpr (std::is_same_v<T, std::int64_t>)
+    return to_int64(value, op);
+  else
+    return static_cast<T>(value);
+}
+
 /// Calls `fn(T{})` with T = float, double or std::int64_t matching `dtype`.
 template <class Fn>
 decltype(auto) dispatch_any(DType dtype, Fn&& fn) {

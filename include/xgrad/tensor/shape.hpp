@@ -10,7 +10,13 @@ namespace xgrad {
 /// Extent of each axis, outermost first. A scalar has the empty shape.
 using Shape = std::vector<std::int64_t>;
 
-/// Number of elements of a tensor of shape `shape` (1 for a scalar).
+/// `a * b` for two non-negative extents or extent products of `shape`; throws ValueError showing `shape`
+/// when the product does not fit in int64. Every shape product in xgrad goes through it.
+std::int64_t mul_extents(std::int64_t a, std::int64_t b, const Shape& shape);
+
+/// Number of elements of a tensor of shape `shape` (1 for a scalar). Throws ShapeError on a negative
+/// extent and ValueError when the product of the non-zero extents overflows int64, so that every partial
+/// product a kernel forms from a valid shape fits.
 std::int64_t numel(const Shape& shape);
 
 /// Row-major (C-order) strides of `shape`, in elements.

@@ -154,7 +154,8 @@ struct TensorImpl {
   bool requires_grad = false;        ///< whether gradients flow to (or through) this tensor
   Tensor grad;                       ///< accumulated gradient of a leaf (undefined until backward)
   std::int64_t node = -1;            ///< index of the producing tape node; -1 for a leaf
-  std::uint64_t tape_generation = 0; ///< generation of the tape that holds `node`
+  std::uint64_t tape_id = 0;         ///< process-unique id of the thread tape that holds `node`
+  std::uint64_t tape_generation = 0; ///< generation of that tape when `node` was recorded
 };
 
 inline const Shape& Tensor::shape() const { return impl().shape; }

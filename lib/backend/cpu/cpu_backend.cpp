@@ -105,7 +105,7 @@ void CpuBackend::fill(DType dtype, void* dst, std::int64_t n, double value) {
   dispatch_any(dtype, [&](auto t) {
     using T = decltype(t);
     T* p = static_cast<T*>(dst);
-    const T v = static_cast<T>(value);
+    const T v = element_from_double<T>(value, "fill");
     cpu::parallel_elements(n, [&](std::int64_t i0, std::int64_t i1) { std::fill(p + i0, p + i1, v); });
   });
 }
