@@ -80,3 +80,17 @@ TEST_CASE("leaf grad hook: fires on every backward pass and stops once removed",
   // the gradient accumulated over the three passes: 3 * 2w = 9
   CHECK(w.grad().item() == 9.0);
 }
+
+TEST_CASE("leaf grad hook: leaves of another graph still on the tape do not fire", "[autograd]") {
+  Tensor u = from_vector({2.0}, {1}, DType::float64).set_requires_grad();
+  Tensor w = from_vector({3.0}, {1}, DType::float64).set_requires_grad();
+  Tensor other = sum(mul(u, u));  // recorded first, never differentiated: its nodes stay on the tape
+  std::vector<const TensorImpl*> fired;
+  const std::size_t id = add_leaf_grad_ready_hook([&](TensorImpl& leaf) { fired.push_back(&leaf); });
+  sum(mul(w, w)).backward();
+  remove_leaf_grad_ready_hook(id);
+  REQUIRE(fired.size() == 1);
+  CHECK(fired[0] == &w.impl());
+  CHECK_FALSE(u.grad().defined());
+  CHECK(w.grad().item() == 6.0);  // d/dw w^2 = 2w
+}

@@ -123,10 +123,22 @@ class LeafReadiness {
  public:
   explicit LeafReadiness(std::size_t start) {
     if (leaf_hooks.empty()) return;
+    // Only nodes the walk from `start` reaches count: the tape may also hold other graphs (another loss, a
+    // forward pass never differentiated), whose leaves get no gradient from this pass.
+    std::vector<bool> reached(start + 1);
+    reached[start] = true;
+    for (std::size_t n = start + 1; n-- > 0;) {
+      if (!reached[n]) continue;
+      for (const auto& input : tape.nodes[n].inputs)
+        if (input && has_live_node(*input) && static_cast<std::size_t>(input->node) < n)
+          reached[static_cast<std::size_t>(input->node)] = true;
+    }
     std::unordered_set<const TensorImpl*> seen;
-    for (std::size_t n = 0; n <= start; ++n)
+    for (std::size_t n = 0; n <= start; ++n) {
+      if (!reached[n]) continue;
       for (const auto& input : tape.nodes[n].inputs)
         if (input && input->node < 0 && seen.insert(input.get()).second) pending_.emplace_back(n, input);
+    }
   }
   // Fires the hooks for every leaf whose first consumer has an index above `n` (all of them for n = -1).
   void fire_above(std::ptrdiff_t n) {
