@@ -83,12 +83,11 @@ class CudaShapeKernels final : public ShapeKernels {
     if (n == 0) return;
     ctx_.activate();
     const auto ix = make_strided_index<2>(shape, {dst_strides, src_strides}, "strided_copy");
-    if (dtype_size(dtype) == 4)
-      strided_copy_kernel<std::uint32_t><<<grid_for(n), kThreads, 0, ctx_.stream>>>(
-          static_cast<std::uint32_t*>(dst), static_cast<const std::uint32_t*>(src), n, ix);
-    else
-      strided_copy_kernel<std::uint64_t><<<grid_for(n), kThreads, 0, ctx_.stream>>>(
-          static_cast<std::uint64_t*>(dst), static_cast<const std::uint64_t*>(src), n, ix);
+    by_word(dtype, [&](auto w) {
+      using W = decltype(w);
+      strided_copy_kernel<W><<<grid_for(n), kThreads, 0, ctx_.stream>>>(static_cast<W*>(dst),
+                                                                        static_cast<const W*>(src), n, ix);
+    });
     check_launch("strided_copy_kernel");
   }
 
