@@ -1,12 +1,11 @@
 // xgrad_conformance --device <cpu|testdev[:N]|cuda[:N]> [Catch2 arguments]
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
 
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "catch_session.hpp"
 #include "conformance.hpp"
 #include "xgrad/errors.hpp"
 
@@ -32,5 +31,5 @@ int main(int argc, char** argv) {
   }
   std::printf("conformance suite on %s\n", xgrad::device_str(device).c_str());
   xgrad::conformance::set_target(device);
-  return Catch::Session().run(static_cast<int>(rest.size()), rest.data());
+  return xgrad::test::run_catch_session(static_cast<int>(rest.size()), rest.data());
 }

@@ -1,13 +1,12 @@
 // Catch2 main of the mpi tests: every rank runs the same test cases, so every collective is matched.
 // Assertions are CHECKs, never REQUIREs, around collectives: a rank that left a test case early would
 // leave the others waiting in a collective (CTest's TIMEOUT bounds that, should it happen).
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
 
 #include <cstdio>
 #include <cstring>
 #include <optional>
 
+#include "catch_session.hpp"
 #include "world.hpp"
 #include "xgrad/backend/threads.hpp"
 #include "xgrad/tensor/creation.hpp"
@@ -40,7 +39,7 @@ int main(int argc, char** argv) {
   }
   // One kernel thread per rank: the ranks already share the cores.
   xgrad::set_num_threads(1);
-  const int failed = Catch::Session().run(argc, argv);
+  const int failed = xgrad::test::run_catch_session(argc, argv);
   const int rank = world().rank(), size = world().size();
   if (failed != 0) std::fprintf(stderr, "mpi tests: rank %d of %d: %d test cases failed\n", rank, size, failed);
   // Every rank leaves together, so no rank is still inside a collective when another finalizes.
