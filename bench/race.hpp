@@ -29,8 +29,10 @@ Model model_named(const std::string& name);
 /// products Q·Kᵀ and P·V over the full T x T square (forward 2, backward 4), causal or not. Embedding
 /// lookups, elementwise work and the optimizer are not counted.
 double flops_per_step(const Model& m);
-/// The FMA limit this fraction is taken against: fp32 FLOP/s of one core of the measuring machine.
-constexpr double kFmaLimitPerCore = 110e9;
+/// The FMA limit the "FMA %" column is taken against: the fp32 multiply-add FLOP/s one core of this machine
+/// sustains, measured on the calling thread (the best of 40 runs of ~5 ms of independent FMA chains at the
+/// build's widest vector width; bench/race_fma.cpp).
+double measure_fma_limit_per_core();
 
 /// One timed run: a model, a precision, a thread count, with or without the competing process.
 struct Config {
@@ -41,6 +43,7 @@ struct Config {
   int steps = 20;        ///< timed steps; the median is reported
   int threads = 1;
   bool competitor = false;  ///< run while a Competitor holds one core
+  double fma_limit_per_core = 0;  ///< FLOP/s the "FMA %" column divides by (measure_fma_limit_per_core())
 };
 
 /// Medians of one framework's timed steps in one configuration.

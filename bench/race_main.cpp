@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> frameworks{"libtorch", "xgrad"};
   std::string model = "tiny", competitor = "off";
   int rounds = 1, competitor_cpu = race::last_allowed_cpu(), competitor_seconds = 1800, burn = 0;
-  bool worker = false, json = false;
+  bool worker = false, json = false, fma_only = false;
   CLI::App app{"Transformer LM training step: xgrad (and LibTorch where built), quiet and with a competing process"};
   app.add_option("--threads", threads, "thread counts to run")->delimiter(',');
   app.add_option("--frameworks", frameworks, "which of libtorch, xgrad to run (where built)")
@@ -147,11 +147,18 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "print one JSON line per result instead of the tables (for bench/peers/run_race.py)");
   app.add_option("--burn", burn, "only be the competing process for this many seconds (for bench/peers/run_race.py)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--fma-limit", cfg.fma_limit_per_core,
+                 "FLOP/s of one core that the FMA % column divides by (default: measured at start, ~0.2 s)");
+  app.add_flag("--measure-fma", fma_only, "only measure and print the FMA limit of one core, in GFLOP/s");
   app.add_flag("--worker", worker, "run one configuration and write the raw result to stdout (used by bench_race)")
       ->group("");
   CLI11_PARSE(app, argc, argv);
   if (burn > 0) race::Competitor::spin(competitor_cpu, burn);
   cfg.model = race::model_named(model);
+  if (fma_only) {
+    fmt::print("fma_limit_per_core_gflops: {:.2f}\n", race::measure_fma_limit_per_core() / 1e9);
+    return 0;
+  }
 #ifdef XGRAD_RACE_HAS_XGRAD
   if (worker) {
     cfg.threads = threads.front();
@@ -169,6 +176,8 @@ int main(int argc, char** argv) {
     return 1;
   }
 #endif
+
+  if (cfg.fma_limit_per_core <= 0) cfg.fma_limit_per_core = race::measure_fma_limit_per_core();
 
   std::vector<bool> conditions;
   if (competitor != "on") conditions.push_back(false);

@@ -50,8 +50,8 @@ double peak_rss_mb() {
 namespace {
 
 // Share of the FMA limit of the threads the run used.
-double fma_share(const Model& m, const Result& r) {
-  return flops_per_step(m) / (r.step_ms / 1e3) / (kFmaLimitPerCore * r.threads);
+double fma_share(const Config& cfg, const Result& r) {
+  return flops_per_step(cfg.model) / (r.step_ms / 1e3) / (cfg.fma_limit_per_core * r.threads);
 }
 
 const char* condition(bool competitor) { return competitor ? "competitor" : "quiet"; }
@@ -60,14 +60,14 @@ const char* condition(bool competitor) { return competitor ? "competitor" : "qui
 
 void print(const Config& cfg, const std::vector<Result>& results) {
   const Model& m = cfg.model;
-  fmt::print("model {} ({} parameters, batch {} x context {}), {}, {:.2f} GFLOP per step; FMA limit {:.0f} GFLOP/s per core\n",
-             m.name, m.parameters, m.batch, m.context, cfg.precision, flops_per_step(m) / 1e9, kFmaLimitPerCore / 1e9);
+  fmt::print("model {} ({} parameters, batch {} x context {}), {}, {:.2f} GFLOP per step; FMA limit {:.1f} GFLOP/s per core\n",
+             m.name, m.parameters, m.batch, m.context, cfg.precision, flops_per_step(m) / 1e9, cfg.fma_limit_per_core / 1e9);
   fmt::print("{:<14} {:>3} {:<10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6} {:>7} {:>5} {:>13}\n", "framework", "thr",
              "condition", "step ms", "fwd ms", "bwd ms", "optim ms", "cpu ms", "tok/s", "FMA %", "RSS MB", "load", "loss first>last");
   for (const auto& r : results)
     fmt::print("{:<14} {:>3} {:<10} {:>9.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>9.1f} {:>9.0f} {:>6.1f} {:>7.0f} {:>5.1f} {:>6.3f}>{:.3f}\n",
                r.framework, r.threads, condition(r.competitor), r.step_ms, r.forward_ms, r.backward_ms, r.optimizer_ms,
-               r.cpu_ms, r.tokens_per_s, 100 * fma_share(m, r), r.peak_rss_mb, r.load_average, r.first_loss, r.last_loss);
+               r.cpu_ms, r.tokens_per_s, 100 * fma_share(cfg, r), r.peak_rss_mb, r.load_average, r.first_loss, r.last_loss);
   // Against the first framework measured in the same configuration (> 1: faster than it).
   for (const auto& r : results) {
     auto base = std::find_if(results.begin(), results.end(),
@@ -97,10 +97,10 @@ void print_json(const Config& cfg, const Result& r) {
       "{{\"framework\": \"{}\", \"model\": \"{}\", \"precision\": \"{}\", \"threads\": {}, \"competitor\": {}, "
       "\"parameters\": {}, \"step_ms\": {:.4f}, \"forward_ms\": {:.4f}, \"backward_ms\": {:.4f}, "
       "\"optimizer_ms\": {:.4f}, \"cpu_ms\": {:.4f}, \"tokens_per_s\": {:.2f}, \"peak_rss_mb\": {:.2f}, "
-      "\"first_loss\": {:.6f}, \"last_loss\": {:.6f}, \"flops_per_step\": {:.6e}}}\n",
+      "\"first_loss\": {:.6f}, \"last_loss\": {:.6f}, \"flops_per_step\": {:.6e}, \"fma_limit_per_core\": {:.6e}}}\n",
       r.framework, cfg.model.name, cfg.precision, r.threads, r.competitor ? "true" : "false", r.parameters, r.step_ms,
       r.forward_ms, r.backward_ms, r.optimizer_ms, r.cpu_ms, r.tokens_per_s, r.peak_rss_mb, r.first_loss, r.last_loss,
-      flops_per_step(cfg.model));
+      flops_per_step(cfg.model), cfg.fma_limit_per_core);
   std::fflush(stdout);
 }
 

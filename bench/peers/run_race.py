@@ -61,14 +61,16 @@ def command(program, args, threads):
     race = Path(args.build) / "bench" / "race"
     common = ["--threads", str(threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
               "--model", args.model, "--precision", args.precision]
+    # The race programs take the FMA limit main() measured once, rather than measuring it again every run.
+    native = common + (["--fma-limit", f"{args.fma_limit:.6e}"] if args.fma_limit else [])
     if program == "xgrad":
         exe = race / "bench_race_xgrad"
-        return ([str(exe), "--json", *common], {}) if exe.exists() else (None, f"{exe} is not built")
+        return ([str(exe), "--json", *native], {}) if exe.exists() else (None, f"{exe} is not built")
     if program == "libtorch":
         exe = race / "bench_race"
         if not exe.exists():
             return None, f"{exe} is not built (needs Debian's libtorch-dev)"
-        return [str(exe), "--json", "--frameworks", "libtorch", *common], {"OMP_WAIT_POLICY": "PASSIVE"}
+        return [str(exe), "--json", "--frameworks", "libtorch", *native], {"OMP_WAIT_POLICY": "PASSIVE"}
     if not Path(args.python).exists():
         return None, f"{args.python} does not exist: run bash tools/setup-peers.sh"
     if program.startswith("torch-"):
@@ -121,6 +123,25 @@ class Competitor:
         self.proc.wait()
 
 
+def measure_fma_limit(args, cpu):
+    """FLOP/s of one core's fp32 multiply-adds (bench_race_xgrad --measure-fma, pinned to `cpu`), or None."""
+    exe = Path(args.build) / "bench" / "race" / "bench_race_xgrad"
+    if not exe.exists():
+        return None
+    done = subprocess.run(["taskset", "-c", str(cpu), str(exe), "--measure-fma"], capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("fma_limit_per_core_gflops:"):
+            return float(line.split(":")[1]) * 1e9
+    return None
+
+
+def fma_share(r, threads):
+    """The run's FLOP/s over the FMA limit of its threads, or None where either is unknown."""
+    if "flops_per_step" not in r or not r.get("fma_limit_per_core"):
+        return None
+    return r["flops_per_step"] / (r["step_ms"] / 1e3) / (r["fma_limit_per_core"] * threads)
+
+
 def fmt_ms(v):
     return "-" if v is None else f"{v:.1f}"
 
@@ -129,7 +150,7 @@ def print_round(rows):
     print(f"{'condition':<10} {'thr':>3} {'program':<26} {'step ms':>8} {'fwd':>7} {'bwd':>7} {'optim':>6} "
           f"{'cpu ms':>7} {'tok/s':>7} {'FMA %':>6} {'RSS MB':>7} {'load':>5} {'xgrad/this':>10}  loss")
     for r in rows:
-        fma = r["flops_per_step"] / (r["step_ms"] / 1e3) / (110e9 * r["threads"]) if "flops_per_step" in r else None
+        fma = fma_share(r, r["threads"])
         ratio = r.get("xgrad_ratio")
         print(f"{'competitor' if r['competitor'] else 'quiet':<10} {r['threads']:>3} {r['framework']:<26} "
               f"{r['step_ms']:>8.1f} {fmt_ms(r['forward_ms']):>7} {fmt_ms(r['backward_ms']):>7} "
@@ -185,7 +206,7 @@ def markdown_tables(path):
             cells = []
             for k in rounds:
                 r = by_round.get(k)
-                fma = r and "flops_per_step" in r and r["flops_per_step"] / (r["step_ms"] / 1e3) / (110e9 * threads)
+                fma = r and fma_share(r, threads)
                 tps = r and r["tokens_per_s"]
                 tps = tps and (f"{tps / 1000:.1f}k" if tps >= 1000 else f"{tps:.0f}")
                 cells.append("—" if not r else f"{r['step_ms']:.0f} ({tps}), "
@@ -209,14 +230,18 @@ def main():
     if max(args.threads) > len(allowed):
         sys.exit(f"run_race: {max(args.threads)} threads need as many CPUs; this process may use {len(allowed)}")
     conditions = {"off": [False], "on": [True], "both": [False, True]}[args.competitor]
+    args.fma_limit = None
     for program in list(args.programs):  # a program that cannot run here is left out, said once
         cmd, why = command(program, args, 1)
         if cmd is None:
             print(f"run_race: {program} left out: {why}")
             args.programs.remove(program)
+    args.fma_limit = measure_fma_limit(args, allowed[0])
+    fma_text = "unknown (bench_race_xgrad not built)" if not args.fma_limit else f"{args.fma_limit / 1e9:.1f} GFLOP/s"
     print(f"run_race: model {args.model}, {args.precision}, threads {args.threads}, {args.rounds} round(s), "
           f"{args.steps} timed steps; programs {', '.join(args.programs)}; CPUs {allowed}; competitor on CPU "
-          f"{allowed[-1]} ({args.competitor}); uptime: {Path('/proc/loadavg').read_text().strip()}", flush=True)
+          f"{allowed[-1]} ({args.competitor}); FMA limit of one core {fma_text}; uptime: "
+          f"{Path('/proc/loadavg').read_text().strip()}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `with Competitor` cleans up on kill too
     results, failures = [], 0
     out = open(args.json_out, "w") if args.json_out else None
@@ -230,7 +255,7 @@ def main():
                     config = [r for r in config if r]
                     xgrad = next((r for r in config if r["program"] == "xgrad"), None)
                     for r in config:
-                        r.update(round=rnd, competitor=competitor)
+                        r.update(round=rnd, competitor=competitor, fma_limit_per_core=args.fma_limit)
                         if xgrad:
                             r["flops_per_step"] = xgrad["flops_per_step"]
                             if r is not xgrad:
