@@ -128,6 +128,31 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 constexpr double kGeluCubic = 0.044715;
 
+// exp of a scalar or of an xsimd batch.
+template <class V>
+V exp_of(V v) {
+  if constexpr (std::is_floating_point_v<V>) return std::exp(v);
+  else return xsimd::exp(v);
+}
+
+// The argument of tanh in the tanh form of GELU: u = sqrt(2/pi) (x + c x^3), for a scalar or a batch.
+template <class T, class V>
+V gelu_u(V x) {
+  return V(T(kSqrt2OverPi)) * (x + V(T(kGeluCubic)) * x * x * x);
+}
+
+// out[i] = f(in[i]...) for i < n: xsimd batches from element 0, then the tail in scalars (f takes either).
+// One pass and no temporary (a 4 MiB one per call took a fresh mmap and its page faults every step); each
+// element's path depends only on its index, so chunks that start on multiples of 64 give one thread's result.
+template <class T, class F, class... In>
+void simd_map(T* out, std::int64_t n, F f, const In*... in) {
+  using Batch = xsimd::batch<T>;
+  constexpr std::int64_t W = Batch::size;
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W) f(Batch::load_unaligned(in + i)...).store_unaligned(out + i);
+  for (; i < n; ++i) out[i] = f(in[i]...);
+}
+
 // Whether x^p runs as integer_power: integer exponents up to 64 in magnitude.
 bool is_small_integer(double p) { return std::nearbyint(p) == p && std::abs(p) <= 64.0; }
 
@@ -158,8 +183,10 @@ void unary_impl(UnaryOp op, const T* in, T* out, std::int64_t n, double param) {
     case UnaryOp::relu: for (std::int64_t i = 0; i < n; ++i) out[i] = in[i] > T(0) ? in[i] : T(0); return;
     // Phi(x) = erfc(-x/sqrt2)/2: no cancellation in 1 + erf for negative x.
     case UnaryOp::gelu: xt::noalias(o) = T(0.5) * x * xt::erfc(x * T(-kInvSqrt2)); return;
+    // x/2 (1 + tanh(u)) = x sigmoid(2u): one exp and one division (xsimd's tanh evaluates a polynomial and
+    // an exp and picks one), and no cancellation in 1 + tanh(u) for negative x.
     case UnaryOp::gelu_tanh:
-      xt::noalias(o) = T(0.5) * x * (T(1) + xt::tanh(T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x)));
+      simd_map(out, n, [](auto x) { return x / (decltype(x)(T(1)) + exp_of(T(-2) * gelu_u<T>(x))); }, in);
       return;
     case UnaryOp::add_scalar: for (std::int64_t i = 0; i < n; ++i) out[i] = in[i] + p; return;
     case UnaryOp::mul_scalar: for (std::int64_t i = 0; i < n; ++i) out[i] = in[i] * p; return;
@@ -212,28 +239,18 @@ void unary_backward_impl(UnaryOp op, const T* grad, const T* saved, T* gin, std:
       xt::noalias(o) = g * (T(0.5) * xt::erfc(s * T(-kInvSqrt2)) +
                             s * T(kInvSqrt2Pi) * xt::exp(T(-0.5) * s * s));
       return;
-    // y = x/2 (1 + t), t = tanh(u), u = k (x + c x^3) => dx = g * ((1 + t)/2 + x/2 (1 - t^2) k (1 + 3c x^2))
-    case UnaryOp::gelu_tanh: {
-      // One pass of xsimd batches from element 0, the tail in scalars: no temporary (a 4 MiB one per call
-      // took a fresh mmap and its page faults every step), and each element's path depends only on its
-      // index, so chunks that start on multiples of 64 give the same result as one thread.
-      using Batch = xsimd::batch<T>;
-      constexpr std::int64_t W = Batch::size;
-      const auto dgelu = [](auto x, auto g) {
-        using V = decltype(x);
-        const V u = V(T(kSqrt2OverPi)) * (x + V(T(kGeluCubic)) * x * x * x);
-        V t;
-        if constexpr (std::is_same_v<V, T>) t = std::tanh(u);
-        else t = xsimd::tanh(u);
-        return g * (V(T(0.5)) * (V(T(1)) + t) +
-                    V(T(0.5)) * x * (V(T(1)) - t * t) * V(T(kSqrt2OverPi)) * (V(T(1)) + V(T(3 * kGeluCubic)) * x * x));
-      };
-      std::int64_t i = 0;
-      for (; i + W <= n; i += W)
-        dgelu(Batch::load_unaligned(saved + i), Batch::load_unaligned(grad + i)).store_unaligned(gin + i);
-      for (; i < n; ++i) gin[i] = dgelu(saved[i], grad[i]);
+    // y = x/2 (1 + t), t = tanh(u), u = k (x + c x^3) => dx = g * ((1 + t)/2 + x/2 (1 - t^2) k (1 + 3c x^2));
+    // with s = (1 + t)/2 = sigmoid(2u) and 1 - t^2 = 4 s (1 - s): dx = g * (s + 2 x s (1 - s) k (1 + 3c x^2)).
+    case UnaryOp::gelu_tanh:
+      simd_map(
+          gin, n,
+          [](auto x, auto g) {
+            using V = decltype(x);
+            const V s = V(T(1)) / (V(T(1)) + exp_of(T(-2) * gelu_u<T>(x)));
+            return g * (s + V(T(2 * kSqrt2OverPi)) * x * s * (V(T(1)) - s) * (V(T(1)) + V(T(3 * kGeluCubic)) * x * x));
+          },
+          saved, grad);
       return;
-    }
     // y = s / x => dx = -g s / x^2
     case UnaryOp::rdiv_scalar:
       for (std::int64_t i = 0; i < n; ++i) gin[i] = -grad[i] * p / (saved[i] * saved[i]);

@@ -70,8 +70,8 @@ XGRAD_HOST_DEVICE inline T unary_value(UnaryOp op, T x, double param) {
     case UnaryOp::sigmoid: return T(1) / (T(1) + std::exp(-x));  // exp overflow gives 1 / inf = 0, no NaN
     case UnaryOp::relu: return x > T(0) ? x : T(0);
     case UnaryOp::gelu: return T(0.5) * x * std::erfc(x * T(-kInvSqrt2));  // Phi(x) = erfc(-x/sqrt2)/2
-    case UnaryOp::gelu_tanh:
-      return T(0.5) * x * (T(1) + std::tanh(T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x)));
+    case UnaryOp::gelu_tanh:  // x/2 (1 + tanh(u)) = x sigmoid(2u): no cancellation in 1 + tanh(u) for x < 0
+      return x / (T(1) + std::exp(T(-2 * kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x)));
     case UnaryOp::add_scalar: return x + p;
     case UnaryOp::mul_scalar: return x * p;
     case UnaryOp::rsub_scalar: return p - x;
@@ -106,10 +106,10 @@ XGRAD_HOST_DEVICE inline T unary_grad(UnaryOp op, T g, T s, double param) {
     case UnaryOp::relu: return s > T(0) ? g : T(0);
     case UnaryOp::gelu:  // y = x Phi(x) => dx = g (Phi(x) + x phi(x))
       return g * (T(0.5) * std::erfc(s * T(-kInvSqrt2)) + s * T(kInvSqrt2Pi) * std::exp(T(-0.5) * s * s));
-    case UnaryOp::gelu_tanh: {  // dx = g ((1 + t)/2 + x/2 (1 - t^2) k (1 + 3c x^2)), t = tanh(k (x + c x^3))
-      const T t = std::tanh(T(kSqrt2OverPi) * (s + T(kGeluCubic) * s * s * s));
-      return g * (T(0.5) * (T(1) + t) +
-                  T(0.5) * s * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * s * s));
+    case UnaryOp::gelu_tanh: {  // dx = g ((1 + t)/2 + x/2 (1 - t^2) k (1 + 3c x^2)), t = tanh(k (x + c x^3));
+      // with q = (1 + t)/2 = sigmoid(2u) and 1 - t^2 = 4 q (1 - q): dx = g (q + 2 x q (1 - q) k (1 + 3c x^2))
+      const T q = T(1) / (T(1) + std::exp(T(-2 * kSqrt2OverPi) * (s + T(kGeluCubic) * s * s * s)));
+      return g * (q + T(2 * kSqrt2OverPi) * s * q * (T(1) - q) * (T(1) + T(3 * kGeluCubic) * s * s));
     }
     case UnaryOp::rdiv_scalar: return -g * p / (s * s);  // y = p / x => dx = -g p / x^2
     case UnaryOp::pow_scalar:                            // y = x^p => dx = g p x^(p-1); exactly 0 for p = 0
