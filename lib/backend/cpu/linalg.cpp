@@ -41,12 +41,19 @@ constexpr std::int64_t kBlockAlign = 16;
 // and short) and each thread runs block(part, A, lda, B, ldb, C, ldc), a single-threaded GEMM, on its block;
 // every element of C is still one dot product over all of K, as on one thread. In is the operands' element
 // type (bfloat16 bits for bf16_gemm), Out C's.
+//
+// One block per thread, not parallel_for's kChunksPerThread: each block packs the whole of the operand it
+// shares with the others again (OpenBLAS copies its panels per call), so more blocks cost more copying. On the
+// Tiny LM at 2 threads, 2 blocks per product took 0.92-0.98x the step time of 4 on a quiet machine and the same
+// (0.995-1.02x) with a competing process on one core (docs/benchmarks.md).
 template <class In, class Out, class Block>
 void gemm_blocks(const GemmArgs& g, const In* a, const In* b, Out* c, Block block) {
   const std::int64_t lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;
   if (g.m * g.n * g.k < kParallelWork) return block(g, a, lda, b, ldb, c, g.n);
+  const std::int64_t threads = cpu::pool_threads();
+  const auto per_thread = [threads](std::int64_t extent) { return (extent + threads - 1) / threads; };
   if (g.m >= g.n) {
-    cpu::parallel_for(g.m, kBlockAlign, [&](std::int64_t r0, std::int64_t r1) {
+    cpu::parallel_for(g.m, per_thread(g.m), [&](std::int64_t r0, std::int64_t r1) {
       GemmArgs part = g;
       part.m = r1 - r0;
       // Row block of op(A): rows of A, or columns of the stored Aᵀ.
@@ -54,7 +61,7 @@ void gemm_blocks(const GemmArgs& g, const In* a, const In* b, Out* c, Block bloc
       block(part, ap, lda, b, ldb, c + r0 * g.n, g.n);
     }, kBlockAlign);
   } else {
-    cpu::parallel_for(g.n, kBlockAlign, [&](std::int64_t c0, std::int64_t c1) {
+    cpu::parallel_for(g.n, per_thread(g.n), [&](std::int64_t c0, std::int64_t c1) {
       GemmArgs part = g;
       part.n = c1 - c0;
       // Column block of op(B): columns of B, or rows of the stored Bᵀ.

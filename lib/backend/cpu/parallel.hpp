@@ -26,9 +26,9 @@ void run_parallel(std::int64_t n, std::int64_t chunk, RangeFn fn, void* ctx);
 
 /// A region is cut into up to this many chunks per thread, taken one at a time by whichever thread is free:
 /// when a worker is preempted (another process wants its core), the others take over its share, all but the
-/// one chunk it is running. More chunks shrink that remainder but cost per-call overhead (each GEMM block
-/// packs its operand again); under load, 1, 2, 4 and 8 measured alike in wall time, and CPU time per step
-/// rose weakly with the count (docs/benchmarks.md).
+/// one chunk it is running. More chunks shrink that remainder but cost per-call overhead; under load, 1, 2, 4
+/// and 8 measured alike in wall time, and CPU time per step rose weakly with the count (docs/benchmarks.md).
+/// GEMMs, whose blocks each pack a shared operand again, ask for one block per thread through their grain.
 constexpr std::int64_t kChunksPerThread = 2;
 /// The most chunks a region is cut into (the pool's claim counter has 16 bits).
 constexpr std::int64_t kMaxChunks = 4096;
