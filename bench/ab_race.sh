@@ -3,11 +3,16 @@
 # which build goes first, so machine load drifts hit both alike. Prints each round's median step time and
 # CPU time per step, the per-round ratios B/A and their medians, with the load average. On a busy machine
 # the CPU-time ratio is the one to read: wall time then mostly measures the scheduler.
-#   bench/ab_race.sh A/bench/race/bench_race_xgrad B/bench/race/bench_race_xgrad [rounds] [threads]
+# Arguments after the thread count go to both programs (e.g. --competitor on).
+#   bench/ab_race.sh A/bench/race/bench_race_xgrad B/bench/race/bench_race_xgrad [rounds] [threads] [args...]
 set -euo pipefail
 a=$1 b=$2 rounds=${3:-8} threads=${4:-1}
+shift $(($# < 4 ? $# : 4))
+extra=("$@")
 # "step_ms cpu_ms" of one run of 20 timed steps.
-measure() { "$1" --threads "$threads" --steps 20 --warmup 3 | awk '$1 == "xgrad" {print $4, $8}'; }
+measure() {
+  "$1" --threads "$threads" --steps 20 --warmup 3 "${extra[@]}" | awk '$1 == "xgrad" {print $4, $8}'
+}
 wall=() cpu=()
 for ((r = 1; r <= rounds; r++)); do
   if ((r % 2)); then ma=$(measure "$a"); mb=$(measure "$b"); else mb=$(measure "$b"); ma=$(measure "$a"); fi
