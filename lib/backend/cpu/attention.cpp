@@ -2,7 +2,8 @@
 // output in projection layout through a leading dimension of N * D; the masked softmax and its backward
 // are row loops over the row kernels of rows.hpp. The forward works on blocks of 6 query rows held in
 // registers and L1: scores, masked softmax, dropout and P·V with register-tile products, whenever the value
-// width is whole SIMD batches; other widths and the backward go through CBLAS GEMMs per row block.
+// width is whole SIMD batches; other widths go through CBLAS GEMMs per row block. The backward's per-block
+// products use the same register tiles where their widths are whole batches, CBLAS otherwise.
 #include <cblas.h>
 #include <xsimd/xsimd.hpp>
 
@@ -96,13 +97,18 @@ void transpose_into(const T* in, int64_t ld, int64_t rows, int64_t cols, T* out,
 
 // ---- The register-tiled forward: tiles of kTileRows rows by kTileBatches xsimd batches of columns ----
 
-constexpr int kTileRows = 6, kTileBatches = 4;  // 24 accumulators: within AVX-512's 32 registers
+// The accumulators, one row of B and a broadcast entry of A must fit the vector registers: 6 x 4 = 24 of
+// AVX-512's 32, 6 x 2 = 12 of the 16 of AVX2 or SSE (where 6 x 4 spilled: the backward's tiled products then
+// ran no faster than OpenBLAS, and with 6 x 2 the Tiny LM step took 0.96x the time, docs/benchmarks.md).
+constexpr int kTileRows = 6, kTileBatches = XSIMD_WITH_AVX512F ? 4 : 2;
 
-// C (R, C·W) = alpha · A (R, K) · B (K, C·W): A's entries are broadcast, B's rows loaded as batches, and the
-// R·C sums stay in registers for the whole K loop. The loops are unrolled from the start so that GCC keeps
-// acc in registers rather than in a stack array.
-template <class T, int R, int C>
-void tile_product(int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T alpha, T* c, int64_t ldc) {
+// C (R, C·W) = alpha · A (R, K) · B (K, C·W), or C += that when Accumulate. A's entry (i, k) is at
+// a[i * a_row + k * a_k] (a_row = lda and a_k = 1 for A itself, 1 and lda for a stored Aᵀ) and is broadcast; B's
+// rows are loaded as batches, and the R·C sums stay in registers for the whole K loop. The loops are unrolled
+// from the start so that GCC keeps acc in registers rather than in a stack array.
+template <class T, int R, int C, bool Accumulate>
+void tile_product(int64_t K, const T* a, int64_t a_row, int64_t a_k, const T* b, int64_t ldb, T alpha, T* c,
+                  int64_t ldc) {
   using Batch = xsimd::batch<T>;
   constexpr int64_t W = Batch::size;
   Batch acc[R][C];
@@ -116,7 +122,7 @@ void tile_product(int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T
     for (int j = 0; j < C; ++j) row[j] = Batch::load_unaligned(b + kk * ldb + j * W);
 #pragma GCC unroll 8
     for (int i = 0; i < R; ++i) {
-      const Batch ai(a[i * lda + kk]);
+      const Batch ai(a[i * a_row + kk * a_k]);
 #pragma GCC unroll 8
       for (int j = 0; j < C; ++j) acc[i][j] = xsimd::fma(ai, row[j], acc[i][j]);
     }
@@ -124,28 +130,51 @@ void tile_product(int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T
 #pragma GCC unroll 8
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) (acc[i][j] * Batch(alpha)).store_unaligned(c + i * ldc + j * W);
+    for (int j = 0; j < C; ++j) {
+      T* out = c + i * ldc + j * W;
+      if constexpr (Accumulate) xsimd::fma(acc[i][j], Batch(alpha), Batch::load_unaligned(out)).store_unaligned(out);
+      else (acc[i][j] * Batch(alpha)).store_unaligned(out);
+    }
 }
 
 template <class T>
-using TileProduct = void (*)(int64_t, const T*, int64_t, const T*, int64_t, T, T*, int64_t);
+using TileProduct = void (*)(int64_t, const T*, int64_t, int64_t, const T*, int64_t, T, T*, int64_t);
 
 // Every (rows, batches) instance, at (rows - 1) * kTileBatches + batches - 1.
-template <class T, std::size_t... I>
+template <class T, bool Accumulate, std::size_t... I>
 constexpr std::array<TileProduct<T>, sizeof...(I)> tile_table(std::index_sequence<I...>) {
-  return {&tile_product<T, static_cast<int>(I) / kTileBatches + 1, static_cast<int>(I) % kTileBatches + 1>...};
+  return {&tile_product<T, static_cast<int>(I) / kTileBatches + 1, static_cast<int>(I) % kTileBatches + 1,
+                        Accumulate>...};
 }
 
-// C (rows, cols) = alpha · A (rows, K) · B (K, cols) for rows <= kTileRows and cols a multiple of the batch width.
+// C (rows, cols) = alpha · A (rows, K) · B (K, cols), or C += that when `accumulate`, for rows <= kTileRows and
+// cols a multiple of the batch width; A's entry (i, k) at a[i * a_row + k * a_k] (see tile_product).
 template <class T>
-void small_product(int64_t rows, int64_t cols, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T alpha,
-                   T* c, int64_t ldc) {
-  static constexpr auto table = tile_table<T>(std::make_index_sequence<kTileRows * kTileBatches>{});
+void small_product(int64_t rows, int64_t cols, int64_t K, const T* a, int64_t a_row, int64_t a_k, const T* b,
+                   int64_t ldb, T alpha, T* c, int64_t ldc, bool accumulate = false) {
+  static constexpr auto kSet = tile_table<T, false>(std::make_index_sequence<kTileRows * kTileBatches>{});
+  static constexpr auto kAdd = tile_table<T, true>(std::make_index_sequence<kTileRows * kTileBatches>{});
+  const auto& table = accumulate ? kAdd : kSet;
   constexpr int64_t W = xsimd::batch<T>::size;
   for (int64_t c0 = 0; c0 < cols; c0 += kTileBatches * W) {
     const int64_t batches = std::min<int64_t>(kTileBatches, (cols - c0) / W);
-    table[(rows - 1) * kTileBatches + batches - 1](K, a, lda, b + c0, ldb, alpha, c + c0, ldc);
+    table[(rows - 1) * kTileBatches + batches - 1](K, a, a_row, a_k, b + c0, ldb, alpha, c + c0, ldc);
   }
+}
+
+// C (m, n) = alpha · op(A)·B + beta · C for the backward's per-block products: register tiles of up to
+// kTileRows rows when C's width is whole SIMD batches and beta is 0 or 1, else gemm. These products (16 query
+// rows by a head width of keys or features) are too small for a BLAS call to amortise its own overhead: the
+// Tiny LM's attention backward makes thousands per step.
+template <class T>
+void block_product(bool ta, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+                   int64_t ldb, T beta, T* c, int64_t ldc) {
+  if (n % static_cast<int64_t>(xsimd::batch<T>::size) != 0 || (beta != T(0) && beta != T(1)))
+    return gemm<T>(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const int64_t a_row = ta ? 1 : lda, a_k = ta ? lda : 1;
+  for (int64_t i0 = 0; i0 < m; i0 += kTileRows)
+    small_product(std::min<int64_t>(kTileRows, m - i0), n, k, a + i0 * a_row, a_row, a_k, b, ldb, alpha,
+                  c + i0 * ldc, ldc, beta == T(1));
 }
 
 // Whether the register-tiled forward serves a call: value widths of whole batches (P·V tiles have no column
@@ -177,7 +206,8 @@ void tiled_forward(const AttentionDims& d, const T* q, const T* k, const T* v, T
       for (int64_t t0 = 0; t0 < d.T; t0 += kTileRows) {
         const int64_t rows = std::min<int64_t>(kTileRows, d.T - t0), keys = causal ? std::min(t0 + rows, d.S) : d.S;
         const int64_t tiled_keys = (keys + kTileCols - 1) / kTileCols * kTileCols;
-        small_product(rows, tiled_keys, d.Dk, qh + t0 * ldk, ldk, kt.data(), padded, scale, z.data(), padded);
+        small_product(rows, tiled_keys, d.Dk, qh + t0 * ldk, ldk, int64_t{1}, kt.data(), padded, scale, z.data(),
+                      padded);
         // Kept weights are written whole (zeros to S); in scratch only up to `keys`, all that P·V reads.
         T* p = weights ? weights + bn * TS + t0 * d.S : z.data();
         const int64_t ldp = weights ? d.S : padded;
@@ -193,7 +223,8 @@ void tiled_forward(const AttentionDims& d, const T* q, const T* k, const T* v, T
           for (int64_t i = 0; i < rows; ++i)
             for (int64_t s = 0; s < keys; ++s) z[i * padded + s] = p[i * ldp + s] * dm[i * d.S + s];
         }
-        small_product(rows, d.Dv, keys, drop ? z.data() : p, drop ? padded : ldp, vh, ldv, T(1), oh + t0 * ldv, ldv);
+        small_product(rows, d.Dv, keys, drop ? z.data() : p, drop ? padded : ldp, int64_t{1}, vh, ldv, T(1),
+                      oh + t0 * ldv, ldv);
       }
     }
   });
@@ -280,13 +311,13 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
             for (int64_t i = 0; i < len; ++i) tmp[i] = p[i] * dm[i];
             pd = tmp;
           }
-          gemm<T>(true, ke, d.Dv, rows, T(1), pd, d.S, doh + r.t0 * ldv, ldv, T(1), dvh, ldv);
+          block_product<T>(true, ke, d.Dv, rows, T(1), pd, d.S, doh + r.t0 * ldv, ldv, T(1), dvh, ldv);
         }
         if (!need_logits) return;
         //          =>  dP' = dO·Vᵀ ;  P' = P ⊙ D  =>  dP = dP' ⊙ D  (+ the returned weights' own gradient)
         // Columns from key_end on are never read: their P is 0, so their dZ is 0 whatever dP is.
         if (doh) {
-          gemm<T>(false, rows, ke, d.Dv, T(1), doh + r.t0 * ldv, ldv, vt.data(), d.S, T(0), dp, d.S);
+          block_product<T>(false, rows, ke, d.Dv, T(1), doh + r.t0 * ldv, ldv, vt.data(), d.S, T(0), dp, d.S);
           if (dm)
             for (int64_t i = 0; i < len; ++i) dp[i] *= dm[i];
         } else {
@@ -311,8 +342,8 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
           std::fill(zr + lim, zr + (dlogits ? d.S : ke), T(0));  // the dQ, dK products read up to key_end
         }
         // Z = scale * Q·Kᵀ  =>  dQ += scale * dZ·K ;  dK += scale * dZᵀ·Q
-        if (dqh) gemm<T>(false, rows, d.Dk, ke, scale, dz, d.S, kh, ldk, T(1), dqh + r.t0 * ldk, ldk);
-        if (dkh) gemm<T>(true, ke, d.Dk, rows, scale, dz, d.S, qh + r.t0 * ldk, ldk, T(1), dkh, ldk);
+        if (dqh) block_product<T>(false, rows, d.Dk, ke, scale, dz, d.S, kh, ldk, T(1), dqh + r.t0 * ldk, ldk);
+        if (dkh) block_product<T>(true, ke, d.Dk, rows, scale, dz, d.S, qh + r.t0 * ldk, ldk, T(1), dkh, ldk);
       });
     }
   });
