@@ -165,6 +165,33 @@ TEST_CASE("attention: self-attention with one tensor as q, k and v sums the thre
       {x});
 }
 
+// Head widths of 8 are whole SIMD batches of doubles at every width xsimd picks (2, 4, 8), so the backward's
+// products take the register tiles; 20 causal query rows make two blocks (16 and 4 rows, keys up to 16 and
+// 20), and one tensor as q, k and v makes every product add into the same gradient buffer.
+TEST_CASE("attention: the register-tiled backward passes gradcheck over several causal blocks, self-attention too",
+          "[attention]") {
+  const Tensor q = randn64({1, 20, 2, 8}, 71), k = randn64({1, 20, 2, 8}, 72), v = randn64({1, 20, 2, 8}, 73);
+  for (bool causal : {true, false}) {
+    INFO("causal " << causal);
+    check_gradcheck(
+        [causal](const Inputs& in) {
+          AttentionOptions o;
+          o.scale = 0.4;
+          o.causal = causal;
+          return attention(in[0], in[1], in[2], o).output;
+        },
+        {q, k, v});
+    check_gradcheck(
+        [causal](const Inputs& in) {
+          AttentionOptions o;
+          o.scale = 0.4;
+          o.causal = causal;
+          return attention(in[0], in[0], in[0], o).output;
+        },
+        {q});
+  }
+}
+
 TEST_CASE("attention: dropout draws one mask from the generator, the returned weights show it", "[attention]") {
   Tensor q = randn64({2, 4, 3, 2}, 41).detach(), k = randn64({2, 6, 3, 2}, 42).detach(), v = randn64({2, 6, 3, 2}, 43).detach();
   Generator g1(7), g2(7);
