@@ -172,23 +172,17 @@ TEST_CASE("attention: the register-tiled backward passes gradcheck over several 
           "[attention]") {
   const Tensor q = randn64({1, 20, 2, 8}, 71), k = randn64({1, 20, 2, 8}, 72), v = randn64({1, 20, 2, 8}, 73);
   for (bool causal : {true, false}) {
-    INFO("causal " << causal);
-    check_gradcheck(
-        [causal](const Inputs& in) {
-          AttentionOptions o;
-          o.scale = 0.4;
-          o.causal = causal;
-          return attention(in[0], in[1], in[2], o).output;
-        },
-        {q, k, v});
-    check_gradcheck(
-        [causal](const Inputs& in) {
-          AttentionOptions o;
-          o.scale = 0.4;
-          o.causal = causal;
-          return attention(in[0], in[0], in[0], o).output;
-        },
-        {q});
+    for (bool self : {false, true}) {
+      INFO("causal " << causal << ", self-attention " << self);
+      check_gradcheck(
+          [causal, self](const Inputs& in) {
+            AttentionOptions o;
+            o.scale = 0.4;
+            o.causal = causal;
+            return attention(in[0], in[self ? 0 : 1], in[self ? 0 : 2], o).output;
+          },
+          self ? Inputs{q} : Inputs{q, k, v});
+    }
   }
 }
 
