@@ -162,19 +162,19 @@ void small_product(int64_t rows, int64_t cols, int64_t K, const T* a, int64_t a_
   }
 }
 
-// C (m, n) = alpha · op(A)·B + beta · C for the backward's per-block products: register tiles of up to
-// kTileRows rows when C's width is whole SIMD batches and beta is 0 or 1, else gemm. These products (16 query
-// rows by a head width of keys or features) are too small for a BLAS call to amortise its own overhead: the
-// Tiny LM's attention backward makes thousands per step.
+// C (m, n) = alpha · op(A)·B, or C += that when `accumulate`, for the backward's per-block products: register
+// tiles of up to kTileRows rows when C's width is whole SIMD batches, else gemm. These products (16 query rows
+// by a head width of keys or features) are too small for a BLAS call to amortise its own overhead: the Tiny
+// LM's attention backward makes thousands per step.
 template <class T>
 void block_product(bool ta, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
-                   int64_t ldb, T beta, T* c, int64_t ldc) {
-  if (n % static_cast<int64_t>(xsimd::batch<T>::size) != 0 || (beta != T(0) && beta != T(1)))
-    return gemm<T>(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                   int64_t ldb, bool accumulate, T* c, int64_t ldc) {
+  if (n % static_cast<int64_t>(xsimd::batch<T>::size) != 0)
+    return gemm<T>(ta, m, n, k, alpha, a, lda, b, ldb, T(accumulate), c, ldc);
   const int64_t a_row = ta ? 1 : lda, a_k = ta ? lda : 1;
   for (int64_t i0 = 0; i0 < m; i0 += kTileRows)
     small_product(std::min<int64_t>(kTileRows, m - i0), n, k, a + i0 * a_row, a_row, a_k, b, ldb, alpha,
-                  c + i0 * ldc, ldc, beta == T(1));
+                  c + i0 * ldc, ldc, accumulate);
 }
 
 // Whether the register-tiled forward serves a call: value widths of whole batches (P·V tiles have no column
@@ -311,13 +311,13 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
             for (int64_t i = 0; i < len; ++i) tmp[i] = p[i] * dm[i];
             pd = tmp;
           }
-          block_product<T>(true, ke, d.Dv, rows, T(1), pd, d.S, doh + r.t0 * ldv, ldv, T(1), dvh, ldv);
+          block_product<T>(true, ke, d.Dv, rows, T(1), pd, d.S, doh + r.t0 * ldv, ldv, true, dvh, ldv);
         }
         if (!need_logits) return;
         //          =>  dP' = dO·Vᵀ ;  P' = P ⊙ D  =>  dP = dP' ⊙ D  (+ the returned weights' own gradient)
         // Columns from key_end on are never read: their P is 0, so their dZ is 0 whatever dP is.
         if (doh) {
-          block_product<T>(false, rows, ke, d.Dv, T(1), doh + r.t0 * ldv, ldv, vt.data(), d.S, T(0), dp, d.S);
+          block_product<T>(false, rows, ke, d.Dv, T(1), doh + r.t0 * ldv, ldv, vt.data(), d.S, false, dp, d.S);
           if (dm)
             for (int64_t i = 0; i < len; ++i) dp[i] *= dm[i];
         } else {
@@ -342,8 +342,8 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
           std::fill(zr + lim, zr + (dlogits ? d.S : ke), T(0));  // the dQ, dK products read up to key_end
         }
         // Z = scale * Q·Kᵀ  =>  dQ += scale * dZ·K ;  dK += scale * dZᵀ·Q
-        if (dqh) block_product<T>(false, rows, d.Dk, ke, scale, dz, d.S, kh, ldk, T(1), dqh + r.t0 * ldk, ldk);
-        if (dkh) block_product<T>(true, ke, d.Dk, rows, scale, dz, d.S, qh + r.t0 * ldk, ldk, T(1), dkh, ldk);
+        if (dqh) block_product<T>(false, rows, d.Dk, ke, scale, dz, d.S, kh, ldk, true, dqh + r.t0 * ldk, ldk);
+        if (dkh) block_product<T>(true, ke, d.Dk, rows, scale, dz, d.S, qh + r.t0 * ldk, ldk, true, dkh, ldk);
       });
     }
   });

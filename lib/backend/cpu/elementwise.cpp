@@ -128,17 +128,11 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 constexpr double kGeluCubic = 0.044715;
 
-// exp of a scalar or of an xsimd batch.
-template <class V>
-V exp_of(V v) {
-  if constexpr (std::is_floating_point_v<V>) return std::exp(v);
-  else return xsimd::exp(v);
-}
-
-// The argument of tanh in the tanh form of GELU: u = sqrt(2/pi) (x + c x^3), for a scalar or a batch.
+// 1 + exp(-2u) with u = sqrt(2/pi) (x + c x^3), the argument of tanh in the tanh form of GELU, for a scalar or
+// an xsimd batch (xsimd::exp takes both): GELU is x over it, and sigmoid(2u) = (1 + tanh(u))/2 is 1 over it.
 template <class T, class V>
-V gelu_u(V x) {
-  return V(T(kSqrt2OverPi)) * (x + V(T(kGeluCubic)) * x * x * x);
+V gelu_tanh_denominator(V x) {
+  return V(T(1)) + xsimd::exp(V(T(-2 * kSqrt2OverPi)) * (x + V(T(kGeluCubic)) * x * x * x));
 }
 
 // out[i] = f(in[i]...) for i < n: xsimd batches from element 0, then the tail in scalars (f takes either).
@@ -186,7 +180,7 @@ void unary_impl(UnaryOp op, const T* in, T* out, std::int64_t n, double param) {
     // x/2 (1 + tanh(u)) = x sigmoid(2u): one exp and one division (xsimd's tanh evaluates a polynomial and
     // an exp and picks one), and no cancellation in 1 + tanh(u) for negative x.
     case UnaryOp::gelu_tanh:
-      simd_map(out, n, [](auto x) { return x / (decltype(x)(T(1)) + exp_of(T(-2) * gelu_u<T>(x))); }, in);
+      simd_map(out, n, [](auto x) { return x / gelu_tanh_denominator<T>(x); }, in);
       return;
     case UnaryOp::add_scalar: for (std::int64_t i = 0; i < n; ++i) out[i] = in[i] + p; return;
     case UnaryOp::mul_scalar: for (std::int64_t i = 0; i < n; ++i) out[i] = in[i] * p; return;
@@ -246,7 +240,7 @@ void unary_backward_impl(UnaryOp op, const T* grad, const T* saved, T* gin, std:
           gin, n,
           [](auto x, auto g) {
             using V = decltype(x);
-            const V s = V(T(1)) / (V(T(1)) + exp_of(T(-2) * gelu_u<T>(x)));
+            const V s = V(T(1)) / gelu_tanh_denominator<T>(x);
             return g * (s + V(T(2 * kSqrt2OverPi)) * x * s * (V(T(1)) - s) * (V(T(1)) + V(T(3 * kGeluCubic)) * x * x));
           },
           saved, grad);

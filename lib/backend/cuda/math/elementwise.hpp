@@ -18,6 +18,13 @@ inline constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 inline constexpr double kSqrt2OverPi = 0.79788456080286535588;
 inline constexpr double kGeluCubic = 0.044715;
 
+/// 1 + exp(-2u), u = sqrt(2/pi) (x + c x^3): GELU's tanh form is x over it, sigmoid(2u) = (1 + tanh(u))/2 is
+/// 1 over it (as on the CPU).
+template <class T>
+XGRAD_HOST_DEVICE inline T gelu_tanh_denominator(T x) {
+  return T(1) + std::exp(T(-2 * kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x));
+}
+
 /// Whether x^p runs as integer_power: integer exponents up to 64 in magnitude (as on the CPU).
 XGRAD_HOST_DEVICE inline bool is_small_integer(double p) { return std::nearbyint(p) == p && std::fabs(p) <= 64.0; }
 
@@ -71,7 +78,7 @@ XGRAD_HOST_DEVICE inline T unary_value(UnaryOp op, T x, double param) {
     case UnaryOp::relu: return x > T(0) ? x : T(0);
     case UnaryOp::gelu: return T(0.5) * x * std::erfc(x * T(-kInvSqrt2));  // Phi(x) = erfc(-x/sqrt2)/2
     case UnaryOp::gelu_tanh:  // x/2 (1 + tanh(u)) = x sigmoid(2u): no cancellation in 1 + tanh(u) for x < 0
-      return x / (T(1) + std::exp(T(-2 * kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x)));
+      return x / gelu_tanh_denominator(x);
     case UnaryOp::add_scalar: return x + p;
     case UnaryOp::mul_scalar: return x * p;
     case UnaryOp::rsub_scalar: return p - x;
@@ -108,7 +115,7 @@ XGRAD_HOST_DEVICE inline T unary_grad(UnaryOp op, T g, T s, double param) {
       return g * (T(0.5) * std::erfc(s * T(-kInvSqrt2)) + s * T(kInvSqrt2Pi) * std::exp(T(-0.5) * s * s));
     case UnaryOp::gelu_tanh: {  // dx = g ((1 + t)/2 + x/2 (1 - t^2) k (1 + 3c x^2)), t = tanh(k (x + c x^3));
       // with q = (1 + t)/2 = sigmoid(2u) and 1 - t^2 = 4 q (1 - q): dx = g (q + 2 x q (1 - q) k (1 + 3c x^2))
-      const T q = T(1) / (T(1) + std::exp(T(-2 * kSqrt2OverPi) * (s + T(kGeluCubic) * s * s * s)));
+      const T q = T(1) / gelu_tanh_denominator(s);
       return g * (q + T(2 * kSqrt2OverPi) * s * q * (T(1) - q) * (T(1) + T(3 * kGeluCubic) * s * s));
     }
     case UnaryOp::rdiv_scalar: return -g * p / (s * s);  // y = p / x => dx = -g p / x^2
