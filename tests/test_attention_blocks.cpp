@@ -1,7 +1,8 @@
 // The attention core's fast paths against its general one: causal attention computed over query blocks
 // that stop at the diagonal (lengths beyond one block, T != S, vector tails) must equal the same scores
 // blocked by an explicit lower-triangular keep-mask; the register-tiled forward (no bias, mask or dropout)
-// must equal the GEMM path that a keep-mask takes; inference (no weights kept) must equal recording.
+// must equal the GEMM path that a keep-mask takes; inference (no weights kept) must equal recording, and a
+// backward that recomputes the weights must equal one that kept them.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -230,4 +231,46 @@ TEST_CASE("attention: gradcheck through the register-tiled forward: plain, causa
         },
         {q, k, v, bias});
   }
+}
+
+TEST_CASE("attention: a backward that recomputes the weights gives bitwise the gradients of kept weights",
+          "[attention]") {
+  // Returned weights are kept and the backward reads them; without, the CPU backward recomputes each block of
+  // them. Value width 16 takes the register-tiled forward, 7 the GEMM one; T = 37 spans three causal blocks.
+  Tensor keep = ones({37, 29}, DType::float32);  // a keep-mask of a third dtype, read as float
+  for (std::int64_t t = 0; t < 37; ++t) keep.set({t, (5 * t + 2) % 29}, 0);
+  for (const DType dt : {DType::float64, DType::float32})
+    for (const std::int64_t Dv : {16, 7})
+      for (int path = 0; path < 4; ++path) {  // plain, causal, bias + mask + dropout, causal + bias + mask
+        INFO("Dv=" << Dv << " path " << path << " dtype " << (dt == DType::float64 ? "float64" : "float32"));
+        Tensor grads[2][4];
+        for (int kept = 0; kept < 2; ++kept) {
+          Tensor q = randn64({2, 37, 2, 5}, 91).detach().to(dt).set_requires_grad();
+          Tensor k = randn64({2, 29, 2, 5}, 92).detach().to(dt).set_requires_grad();
+          Tensor v = randn64({2, 29, 2, Dv}, 93).detach().to(dt).set_requires_grad();
+          Tensor bias = randn64({2, 1, 37, 29}, 94, 0.5).detach().to(dt).set_requires_grad();
+          const Tensor r = randn64({2, 37, 2, Dv}, 95).detach().to(dt);
+          Generator gen(3);
+          AttentionOptions o;
+          o.scale = 0.7;
+          o.causal = path % 2 == 1;
+          if (path >= 2) {
+            o.bias = bias;
+            o.mask = keep;
+          }
+          if (path == 2) {
+            o.dropout = 0.2;
+            o.training = true;
+            o.generator = &gen;
+          }
+          o.return_scores = kept == 1;
+          sum(attention(q, k, v, o).output * r).backward();
+          const Tensor* leaves[4] = {&q, &k, &v, &bias};
+          for (int i = 0; i < (path >= 2 ? 4 : 3); ++i) grads[kept][i] = leaves[i]->grad();
+        }
+        for (int i = 0; i < (path >= 2 ? 4 : 3); ++i) {
+          INFO("gradient of input " << i);
+          check_close(grads[0][i], grads[1][i], 0.0);
+        }
+      }
 }

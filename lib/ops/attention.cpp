@@ -98,8 +98,11 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
   Tensor out = Tensor::empty({d.B, d.T, d.N, d.Dv}, dt, q.device());
   const Tensor& b = o.bias;
   const bool recording = needs_recording({&q, &k, &v, &b});
-  // P, before dropout; only materialised when returned or needed backward (else it lives in kernel scratch)
-  Tensor weights = o.return_scores || recording ? Tensor::empty(scores_shape, dt, q.device()) : Tensor();
+  // P, before dropout; only materialised when returned, or kept for a backward that cannot recompute it (else it
+  // lives in kernel scratch): (B, N, T, S) per call adds up over the layers of a model.
+  const bool recompute = !o.return_scores && be.attention() && be.attention()->recomputes_weights();
+  Tensor weights =
+      o.return_scores || (recording && !recompute) ? Tensor::empty(scores_shape, dt, q.device()) : Tensor();
   if (empty) {  // no positions on some axis: nothing to attend, the output is zeros
     out.fill_(0.0);
     if (weights.defined()) weights.fill_(0.0);
@@ -121,10 +124,12 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
   }
   if (empty || !recording) return result;
 
-  // What the backward needs: Q only for dK, K only for dQ, V only to reach the logits, plus P and D.
+  // What the backward needs: Q only for dK, K only for dQ, V only to reach the logits, plus P and D; or, to
+  // recompute P, Q, K, the bias and the mask always.
   const bool logits = q.requires_grad() || k.requires_grad() || (b.defined() && b.requires_grad());
-  const Tensor sq = save_if(k.requires_grad(), q), sk = save_if(q.requires_grad(), k), sv = save_if(logits, v);
-  const Tensor sp = weights.detach(), sd = drop;
+  const Tensor sq = save_if(recompute || k.requires_grad(), q), sk = save_if(recompute || q.requires_grad(), k);
+  const Tensor sv = save_if(logits, v), sp = save_if(weights.defined(), weights), sd = drop;
+  const Tensor sb = save_if(recompute && b.defined(), b), sm = save_if(recompute && o.mask.defined(), o.mask);
   const Shape bias_shape = b.defined() ? b.shape() : Shape{};
   const double scale = o.scale;
   const bool causal = o.causal;
@@ -137,7 +142,9 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
     void* dv = of_scores ? nullptr : buffer(2);
     Tensor dlogits = ctx.needs_grad(3) ? Tensor::empty(scores_shape, dt, g.device()) : Tensor();
     auto ptr = [](const Tensor& t) -> const void* { return t.defined() ? t.raw_data() : nullptr; };
-    g.backend().attention()->backward(dt, d, ptr(sq), ptr(sk), ptr(sv), sp.raw_data(), ptr(sd), scale, causal,
+    g.backend().attention()->backward(dt, d, ptr(sq), ptr(sk), ptr(sv), ptr(sp),
+                                     score_operand("bias", sb, scores_shape), score_operand("mask", sm, scores_shape),
+                                     ptr(sd), scale, causal,
                                      of_scores ? nullptr : g.raw_data(), of_scores ? g.raw_data() : nullptr, after,
                                      dq, dk, dv, dlogits.defined() ? dlogits.raw_data() : nullptr);
     // Z = scale·Q·Kᵀ + bias  =>  dbias = dZ summed over the axes the bias was broadcast along

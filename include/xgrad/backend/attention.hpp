@@ -45,11 +45,18 @@ class AttentionKernels {
   /// Back-propagates one cotangent: `dout` (B, T, N, Dv) of the output and/or `dweights` (B, N, T, S) of the
   /// returned weights (taken as post-dropout when `dweights_after_dropout`), either may be null. Accumulates
   /// (+=) into dq, dk, dv when not null, writes the logits' gradient to `dlogits` when not null.
-  /// `causal` must be the forward's: it lets the kernel skip the blocked keys s > t.
+  /// `causal`, `bias` and `mask` must be the forward's: `causal` lets the kernel skip the blocked keys s > t.
+  /// `weights` are the forward's; they may be null only when recomputes_weights(), and then the kernel
+  /// recomputes them from q, k, scale, bias and mask (q and k are then never null).
   virtual void backward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v,
-                        const void* weights, const void* dropout_mask, double scale, bool causal, const void* dout,
-                        const void* dweights, bool dweights_after_dropout, void* dq, void* dk, void* dv,
-                        void* dlogits) const = 0;
+                        const void* weights, const ScoreOperand& bias, const ScoreOperand& mask,
+                        const void* dropout_mask, double scale, bool causal, const void* dout, const void* dweights,
+                        bool dweights_after_dropout, void* dq, void* dk, void* dv, void* dlogits) const = 0;
+
+  /// Whether backward() can recompute the weights bitwise as the forward produced them, so that a recording
+  /// forward need not keep its (B, N, T, S) weights for the backward: memory in T·S per call then stays in
+  /// the kernel's per-thread workspace instead of growing with the batch, the heads and the layers.
+  virtual bool recomputes_weights() const { return false; }
 };
 
 }  // namespace xgrad

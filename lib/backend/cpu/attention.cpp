@@ -11,6 +11,8 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -69,6 +71,19 @@ void masked_softmax_row(const T* z, T* p, int64_t end, int64_t limit, const T* b
 template <class T>
 const T* at(const ScoreOperand& op, int64_t b, int64_t n, int64_t t) {
   return static_cast<const T*>(op.data) + b * op.strides[0] + n * op.strides[1] + t * op.strides[2];
+}
+
+// Rows [t0, t1) of head (b, n)'s weights from their logits (z, rows ldz apart, row t0 first) into p (rows ldp
+// apart, p may be z), each by masked_softmax_row and written up to `end`. The forwards and the backward's
+// recomputation all go through here, so a recomputed weight is bitwise the forward's.
+template <class T, class M>
+void softmax_rows(const AttentionDims& d, int64_t b, int64_t n, int64_t t0, int64_t t1, bool causal,
+                  const ScoreOperand& bias, const ScoreOperand& mask, const T* z, int64_t ldz, T* p, int64_t ldp,
+                  int64_t end) {
+  for (int64_t t = t0; t < t1; ++t)
+    masked_softmax_row<T, M>(z + (t - t0) * ldz, p + (t - t0) * ldp, end, causal ? std::min(t + 1, d.S) : d.S,
+                             bias.data ? at<T>(bias, b, n, t) : nullptr, bias.strides[3],
+                             mask.data ? at<M>(mask, b, n, t) : nullptr, mask.strides[3]);
 }
 
 // Query rows are processed in blocks [t0, t1) that see keys [0, key_end): all of S in general, and only up to
@@ -185,6 +200,49 @@ bool tiled_forward_applies(const AttentionDims& d) {
   return d.Dv % static_cast<int64_t>(xsimd::batch<T>::size) == 0;
 }
 
+// One head's Kᵀ as a forward lays it out, and the logits Z = scale·Q·Kᵀ of a block of query rows computed from
+// it as that forward computes them. The tiled forward pads Kᵀ's rows with zeros to whole tiles and takes up to
+// kTileRows query rows per product; the GEMM forward makes one call per RowBlock, and Q·Kᵀ then runs as a plain
+// product, several times faster in OpenBLAS's small-matrix kernels than the transposed form at these sizes.
+// The backward recomputes weights through the same object, so they equal the forward's bit for bit.
+template <class T>
+class HeadLogits {
+ public:
+  static constexpr int64_t kTileCols = kTileBatches * xsimd::batch<T>::size;
+
+  HeadLogits(const AttentionDims& d, bool tiled, bool causal)
+      : d_(d), tiled_(tiled), causal_(causal), ld_(tiled ? (d.S + kTileCols - 1) / kTileCols * kTileCols : d.S),
+        kt_(static_cast<std::size_t>(d.Dk * ld_), T(0)) {}
+
+  /// Row length of Kᵀ and of the logits: S, or S rounded up to whole tiles.
+  int64_t ld() const { return ld_; }
+
+  /// Takes head (b, n) of K (B, S, N, Dk).
+  void set_head(const T* k, int64_t b, int64_t n) {
+    const int64_t ldk = d_.N * d_.Dk;
+    transpose_into(k + b * d_.S * ldk + n * d_.Dk, ldk, d_.S, d_.Dk, kt_.data(), ld_);
+  }
+
+  /// Z rows [r.t0, r.t1) (ld() apart) of the head's queries qh (rows ldq apart): up to r.key_end, or, tiled and
+  /// causal, to the diagonal of each kTileRows rows (every row still up to its own causal limit).
+  void block(const T* qh, int64_t ldq, const RowBlock& r, T scale, T* z) const {
+    if (!tiled_) return gemm<T>(false, r.t1 - r.t0, r.key_end, d_.Dk, scale, qh + r.t0 * ldq, ldq, kt_.data(), ld_,
+                                T(0), z, ld_);
+    for (int64_t t0 = r.t0; t0 < r.t1; t0 += kTileRows) {
+      const int64_t rows = std::min<int64_t>(kTileRows, r.t1 - t0);
+      const int64_t keys = causal_ ? std::min(t0 + rows, r.key_end) : r.key_end;
+      small_product(rows, (keys + kTileCols - 1) / kTileCols * kTileCols, d_.Dk, qh + t0 * ldq, ldq, int64_t{1},
+                    kt_.data(), ld_, scale, z + (t0 - r.t0) * ld_, ld_);
+    }
+  }
+
+ private:
+  AttentionDims d_;
+  bool tiled_, causal_;
+  int64_t ld_;
+  std::vector<T> kt_;
+};
+
 // Per (batch, head) and block of kTileRows query rows: Z = scale·Q·Kᵀ into a block that stays in L1, P =
 // masked_softmax(Z + bias) row by row (into `weights` when kept), P' = P ⊙ D with dropout, O = P'·V. Kᵀ is
 // copied once per head into rows padded with zeros to whole tiles, so the score tiles need no column tail;
@@ -192,32 +250,24 @@ bool tiled_forward_applies(const AttentionDims& d) {
 template <class T, class M>
 void tiled_forward(const AttentionDims& d, const T* q, const T* k, const T* v, T scale, const ScoreOperand& bias,
                    const ScoreOperand& mask, bool causal, const T* drop, T* weights, T* out) {
-  constexpr int64_t kTileCols = kTileBatches * xsimd::batch<T>::size;
   const int64_t ldk = d.N * d.Dk, ldv = d.N * d.Dv, TS = d.T * d.S;
-  const int64_t padded = (d.S + kTileCols - 1) / kTileCols * kTileCols;
   cpu::parallel_for(d.B * d.N, 1, [&](int64_t bn0, int64_t bn1) {
-    std::vector<T> kt(static_cast<std::size_t>(d.Dk * padded), T(0)), z(static_cast<std::size_t>(kTileRows * padded));
+    HeadLogits<T> logits(d, true, causal);
+    const int64_t padded = logits.ld();
+    std::vector<T> z(static_cast<std::size_t>(kTileRows * padded));
     for (int64_t bn = bn0; bn < bn1; ++bn) {
       const int64_t b = bn / d.N, n = bn % d.N;
       const T* qh = q + b * d.T * ldk + n * d.Dk;
-      transpose_into(k + b * d.S * ldk + n * d.Dk, ldk, d.S, d.Dk, kt.data(), padded);
+      logits.set_head(k, b, n);
       const T* vh = v + b * d.S * ldv + n * d.Dv;
       T* oh = out + b * d.T * ldv + n * d.Dv;
       for (int64_t t0 = 0; t0 < d.T; t0 += kTileRows) {
         const int64_t rows = std::min<int64_t>(kTileRows, d.T - t0), keys = causal ? std::min(t0 + rows, d.S) : d.S;
-        const int64_t tiled_keys = (keys + kTileCols - 1) / kTileCols * kTileCols;
-        small_product(rows, tiled_keys, d.Dk, qh + t0 * ldk, ldk, int64_t{1}, kt.data(), padded, scale, z.data(),
-                      padded);
+        logits.block(qh, ldk, RowBlock{t0, t0 + rows, keys}, scale, z.data());
         // Kept weights are written whole (zeros to S); in scratch only up to `keys`, all that P·V reads.
         T* p = weights ? weights + bn * TS + t0 * d.S : z.data();
         const int64_t ldp = weights ? d.S : padded;
-        for (int64_t i = 0; i < rows; ++i) {
-          const int64_t t = t0 + i;
-          masked_softmax_row<T, M>(z.data() + i * padded, p + i * ldp, weights ? d.S : keys,
-                                   causal ? std::min(t + 1, d.S) : d.S,
-                                   bias.data ? at<T>(bias, b, n, t) : nullptr, bias.strides[3],
-                                   mask.data ? at<M>(mask, b, n, t) : nullptr, mask.strides[3]);
-        }
+        softmax_rows<T, M>(d, b, n, t0, t0 + rows, causal, bias, mask, z.data(), padded, p, ldp, weights ? d.S : keys);
         if (drop) {  // P' = P ⊙ D into the scratch block (P itself stays as the kept weights)
           const T* dm = drop + bn * TS + t0 * d.S;
           for (int64_t i = 0; i < rows; ++i)
@@ -236,15 +286,13 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
   const int64_t ldk = d.N * d.Dk, ldv = d.N * d.Dv, TS = d.T * d.S;
   // (batch, head) blocks are independent: each thread takes a run of them with its own scratch block.
   cpu::parallel_for(d.B * d.N, 1, [&](int64_t bn0, int64_t bn1) {
-    std::vector<T> scratch_block(static_cast<std::size_t>(TS)), kt(static_cast<std::size_t>(d.S * d.Dk));
+    std::vector<T> scratch_block(static_cast<std::size_t>(TS));
+    HeadLogits<T> logits(d, false, causal);
     T* scratch = scratch_block.data();
     for (int64_t bn = bn0; bn < bn1; ++bn) {
       const int64_t b = bn / d.N, n = bn % d.N;
       const T* qh = q + b * d.T * ldk + n * d.Dk;
-      const T* kh = k + b * d.S * ldk + n * d.Dk;
-      // Kᵀ (Dk, S) once per head: Q·Kᵀ then runs as a plain product, several times faster in OpenBLAS's
-      // small-matrix kernels than the transposed form at these sizes.
-      transpose_into(kh, ldk, d.S, d.Dk, kt.data(), d.S);
+      logits.set_head(k, b, n);
       const T* vh = v + b * d.S * ldv + n * d.Dv;
       T* oh = out + b * d.T * ldv + n * d.Dv;
       // Without returned weights P lives only in the scratch block, which stays hot in cache.
@@ -253,13 +301,10 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
       for_each_block(d, causal, [&](const RowBlock& r) {
         const int64_t rows = r.t1 - r.t0, ke = r.key_end;
         T* wb = w + r.t0 * d.S;
-        // Z = scale * Q·Kᵀ  (rows, key_end)
-        gemm<T>(false, rows, ke, d.Dk, scale, qh + r.t0 * ldk, ldk, kt.data(), d.S, T(0), wb, d.S);
-        for (int64_t t = r.t0; t < r.t1; ++t)  // P = masked_softmax(Z + bias)
-          // Kept weights are zeroed to S; scratch only up to the block's key_end, all the P·V product reads.
-          masked_softmax_row<T, M>(w + t * d.S, w + t * d.S, weights ? d.S : ke, causal ? std::min(t + 1, d.S) : d.S,
-                                   bias.data ? at<T>(bias, b, n, t) : nullptr, bias.strides[3],
-                                   mask.data ? at<M>(mask, b, n, t) : nullptr, mask.strides[3]);
+        logits.block(qh, ldk, r, scale, wb);  // Z = scale * Q·Kᵀ  (rows, key_end)
+        // P = masked_softmax(Z + bias). Kept weights are zeroed to S; scratch only up to the block's key_end, all
+        // the P·V product reads.
+        softmax_rows<T, M>(d, b, n, r.t0, r.t1, causal, bias, mask, wb, d.S, wb, d.S, weights ? d.S : ke);
         const T* p = wb;
         if (dm) {  // P' = P ⊙ D: in place when P is not returned, else kept aside in the scratch block
           T* pd = weights ? scratch + r.t0 * d.S : wb;
@@ -274,16 +319,26 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
   });
 }
 
-template <class T>
-void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, const T* weights, const T* drop,
-                    T scale, bool causal, const T* dout, const T* dweights, bool after_dropout, T* dq, T* dk, T* dv,
-                    T* dlogits) {
+// P = masked_softmax(Z) per row  =>  dZ = P ⊙ (dP - Σ_s dP·P), blocked entries (P = 0) get 0. Without kept
+// weights (`weights` null) each block's P is recomputed first, through the forward's own HeadLogits and
+// softmax_rows, so the gradients are bitwise those from kept weights; Q and K are then always given.
+template <class T, class M>
+void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, const T* weights,
+                    const ScoreOperand& bias, const ScoreOperand& mask, const T* drop, T scale, bool causal,
+                    const T* dout, const T* dweights, bool after_dropout, T* dq, T* dk, T* dv, T* dlogits) {
   const int64_t ldk = d.N * d.Dk, ldv = d.N * d.Dv, TS = d.T * d.S;
   const bool need_logits = dq || dk || dlogits;
+  const int64_t block_rows = causal ? std::min(kCausalBlock, d.T) : d.T;
   // Each (batch, head) block writes only its own head's slice of dQ, dK, dV and its own dZ block, so
   // threads taking disjoint runs of blocks never write the same element.
   cpu::parallel_for(d.B * d.N, 1, [&](int64_t bn0, int64_t bn1) {
     std::vector<T> scratch_block(static_cast<std::size_t>(2 * TS)), vt(static_cast<std::size_t>(d.S * d.Dv));
+    std::optional<HeadLogits<T>> logits;
+    std::vector<T> recomputed;  // one block of P, rows logits->ld() apart
+    if (!weights) {
+      logits.emplace(d, tiled_forward_applies<T>(d), causal);
+      recomputed.resize(static_cast<std::size_t>(block_rows * logits->ld()));
+    }
     T* scratch = scratch_block.data();
     for (int64_t bh = bn0; bh < bn1; ++bh) {
       const int64_t b = bh / d.N, n = bh % d.N, bn = bh * TS;
@@ -294,24 +349,32 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
       T* dqh = dq ? dq + b * d.T * ldk + n * d.Dk : nullptr;
       T* dkh = dk ? dk + b * d.S * ldk + n * d.Dk : nullptr;
       T* dvh = dv ? dv + b * d.S * ldv + n * d.Dv : nullptr;
-      const T* p_all = weights + bn;
       const T* dm_all = drop ? drop + bn : nullptr;
+      if (logits) logits->set_head(k, b, n);
       // Vᵀ (Dv, S) once per head, for the same reason as Kᵀ in the forward: dO·Vᵀ then runs as a plain product.
       if (need_logits && doh) transpose_into(vh, ldv, d.S, d.Dv, vt.data(), d.S);
       for_each_block(d, causal, [&](const RowBlock& r) {
         const int64_t rows = r.t1 - r.t0, ke = r.key_end, len = rows * d.S;
-        const T* p = p_all + r.t0 * d.S;
+        const T* p = weights ? weights + bn + r.t0 * d.S : recomputed.data();
+        const int64_t ldp = weights ? d.S : logits->ld();
+        if (!weights) {
+          logits->block(qh, ldk, r, scale, recomputed.data());
+          softmax_rows<T, M>(d, b, n, r.t0, r.t1, causal, bias, mask, recomputed.data(), ldp, recomputed.data(),
+                             ldp, ke);
+        }
         const T* dm = dm_all ? dm_all + r.t0 * d.S : nullptr;
         T* dp = scratch;        // dP (rows, S)
         T* tmp = scratch + TS;  // P' for dV, then dZ when dlogits is not wanted
-        // O = P'·V  =>  dV += P'ᵀ·dO
+        // O = P'·V  =>  dV += P'ᵀ·dO   (the product reads P' up to key_end)
         if (dvh && doh) {
           const T* pd = p;
+          int64_t ldpd = ldp;
           if (dm) {
-            for (int64_t i = 0; i < len; ++i) tmp[i] = p[i] * dm[i];
-            pd = tmp;
+            for (int64_t i = 0; i < rows; ++i)
+              for (int64_t s = 0; s < ke; ++s) tmp[i * d.S + s] = p[i * ldp + s] * dm[i * d.S + s];
+            pd = tmp, ldpd = d.S;
           }
-          block_product<T>(true, ke, d.Dv, rows, T(1), pd, d.S, doh + r.t0 * ldv, ldv, true, dvh, ldv);
+          block_product<T>(true, ke, d.Dv, rows, T(1), pd, ldpd, doh + r.t0 * ldv, ldv, true, dvh, ldv);
         }
         if (!need_logits) return;
         //          =>  dP' = dO·Vᵀ ;  P' = P ⊙ D  =>  dP = dP' ⊙ D  (+ the returned weights' own gradient)
@@ -330,11 +393,10 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
           else
             for (int64_t i = 0; i < len; ++i) dp[i] += g[i];
         }
-        // P = softmax(Z) per row  =>  dZ = P ⊙ (dP - Σ_s dP·P); blocked entries (P = 0) get 0
         T* dz = dlogits ? dlogits + bn + r.t0 * d.S : tmp;
         for (int64_t t = r.t0; t < r.t1; ++t) {
           const int64_t i = (t - r.t0) * d.S, lim = causal ? std::min(t + 1, d.S) : d.S;
-          const T* pr = p + i;
+          const T* pr = p + (t - r.t0) * ldp;
           const T* gr = dp + i;
           T* zr = dz + i;
           const T dot = row_dot(pr, gr, lim);
@@ -355,6 +417,13 @@ void typed(DType dtype, Fn&& fn) {
   else fn(double{});
 }
 
+// fn(M{}) with M the keep-mask's element type; T when there is no mask, whose type is then never used.
+template <class T, class Fn>
+void with_mask_type(const ScoreOperand& mask, Fn&& fn) {
+  if (!mask.data) fn(T{});
+  else dispatch_any(mask.dtype, fn);
+}
+
 class CpuAttentionKernels final : public AttentionKernels {
  public:
   void forward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v, double scale,
@@ -362,28 +431,34 @@ class CpuAttentionKernels final : public AttentionKernels {
                void* weights, void* out) const override {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
-      const auto run = [&](auto m) {
+      with_mask_type<T>(mask, [&](auto m) {
         using M = decltype(m);
         const auto forward = tiled_forward_applies<T>(d) ? tiled_forward<T, M> : forward_typed<T, M>;
         forward(d, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), T(scale), bias, mask,
                 causal, static_cast<const T*>(dropout_mask), static_cast<T*>(weights), static_cast<T*>(out));
-      };
-      if (!mask.data) run(T{});  // the mask type is irrelevant when there is none
-      else dispatch_any(mask.dtype, run);
+      });
     });
   }
 
   void backward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v, const void* weights,
-                const void* dropout_mask, double scale, bool causal, const void* dout, const void* dweights,
-                bool dweights_after_dropout, void* dq, void* dk, void* dv, void* dlogits) const override {
+                const ScoreOperand& bias, const ScoreOperand& mask, const void* dropout_mask, double scale, bool causal,
+                const void* dout, const void* dweights, bool dweights_after_dropout, void* dq, void* dk, void* dv,
+                void* dlogits) const override {
+    if (!weights && (!q || !k))
+      throw std::logic_error("attention backward: recomputing the weights needs q and k, got a null pointer");
     typed(dtype, [&](auto t) {
       using T = decltype(t);
-      backward_typed<T>(d, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
-                        static_cast<const T*>(weights), static_cast<const T*>(dropout_mask), T(scale),
-                        causal, static_cast<const T*>(dout), static_cast<const T*>(dweights), dweights_after_dropout,
-                        static_cast<T*>(dq), static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(dlogits));
+      with_mask_type<T>(mask, [&](auto m) {
+        backward_typed<T, decltype(m)>(
+            d, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
+            static_cast<const T*>(weights), bias, mask, static_cast<const T*>(dropout_mask), T(scale), causal,
+            static_cast<const T*>(dout), static_cast<const T*>(dweights), dweights_after_dropout, static_cast<T*>(dq),
+            static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(dlogits));
+      });
     });
   }
+
+  bool recomputes_weights() const override { return true; }
 };
 
 }  // namespace

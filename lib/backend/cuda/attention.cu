@@ -361,8 +361,10 @@ class CudaAttentionKernels final : public AttentionKernels {
     });
   }
 
+  // recomputes_weights() is false here, so `weights` are always the forward's and bias and mask are not needed.
   void backward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v, const void* weights,
-                const void* dropout_mask, double scale, bool causal, const void* dout, const void* dweights,
+                const ScoreOperand& /*bias*/, const ScoreOperand& /*mask*/, const void* dropout_mask, double scale,
+                bool causal, const void* dout, const void* dweights,
                 bool dweights_after_dropout, void* dq, void* dk, void* dv, void* dlogits) const override {
     if (d.B * d.N * d.T * d.S == 0) return;
     ctx_.activate();
