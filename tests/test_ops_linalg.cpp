@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <utility>
+
 #include "testing.hpp"
 
 #include "fixtures.hpp"
@@ -7,6 +9,7 @@
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/linalg.hpp"
+#include "xgrad/ops/reduction.hpp"
 #include "xgrad/tensor/creation.hpp"
 
 using namespace xgrad;
@@ -204,4 +207,60 @@ TEST_CASE("linear: bad shapes raise ShapeError naming them", "[linalg]") {
               Catch::Contains("linear: x (2, 4) has 4 features but weight (5, 3) (out, in) takes 3"));
   CHECK_ERROR(linear(x, test::randn64({4, 5}, 4).to(DType::float32)), TypeError,
               Catch::Contains("linear: weight (4, 5) is float32 but x (2, 4) is float64"));
+}
+
+TEST_CASE("activated_linear: values and gradients equal linear(act(a)) bit for bit, for every activation",
+          "[linalg]") {
+  const std::pair<LinearInputActivation, Tensor (*)(const Tensor&)> cases[] = {
+      {LinearInputActivation::relu, relu},
+      {LinearInputActivation::gelu, [](const Tensor& t) { return gelu(t, false); }},
+      {LinearInputActivation::gelu_tanh, [](const Tensor& t) { return gelu(t, true); }},
+      {LinearInputActivation::tanh, tanh},
+      {LinearInputActivation::sigmoid, sigmoid}};
+  for (const DType dt : {DType::float64, DType::float32})
+    for (const auto& [activation, act] : cases)
+      for (const bool transposed : {false, true}) {
+        INFO("activation " << static_cast<int>(activation) << (transposed ? ", (out, in) weight" : "")
+                           << (dt == DType::float32 ? ", float32" : ", float64"));
+        Tensor results[2][4];
+        for (int fused = 0; fused < 2; ++fused) {
+          Tensor a = test::randn64({2, 3, 6}, 11).detach().to(dt).set_requires_grad();
+          Tensor w = test::randn64(transposed ? Shape{5, 6} : Shape{6, 5}, 12).detach().to(dt).set_requires_grad();
+          Tensor b = test::randn64({5}, 13).detach().to(dt).set_requires_grad();
+          const Tensor r = test::randn64({2, 3, 5}, 14).detach().to(dt);
+          const Tensor y = fused ? activated_linear(a, activation, w, b, transposed) : linear(act(a), w, b, transposed);
+          sum(y * r).backward();
+          results[fused][0] = y;
+          results[fused][1] = a.grad();
+          results[fused][2] = w.grad();
+          results[fused][3] = b.grad();
+        }
+        for (int i = 0; i < 4; ++i) {
+          INFO("output, then the gradients of a, weight, bias: " << i);
+          test::check_close(results[1][i], results[0][i], 0.0);
+        }
+      }
+}
+
+TEST_CASE("activated_linear: gradcheck of input, weight and bias, with and without a bias", "[linalg]") {
+  const Tensor a = test::randn64({2, 3, 4}, 1), w = test::randn64({4, 5}, 2), b = test::randn64({5}, 3);
+  for (const auto activation : {LinearInputActivation::gelu_tanh, LinearInputActivation::sigmoid}) {
+    INFO("activation " << static_cast<int>(activation));
+    test::check_gradcheck(
+        [&](const std::vector<Tensor>& in) { return activated_linear(in[0], activation, in[1], in[2]); }, {a, w, b});
+    test::check_gradcheck([&](const std::vector<Tensor>& in) { return activated_linear(in[0], activation, in[1]); },
+                          {a, w});
+  }
+}
+
+TEST_CASE("activated_linear: only the inputs that need a gradient get one, and bad shapes name a", "[linalg]") {
+  Tensor a = test::randn64({3, 4}, 1);
+  const Tensor w = test::randn64({4, 2}, 2).detach(), b = test::randn64({2}, 3).detach();
+  sum(activated_linear(a, LinearInputActivation::tanh, w, b)).backward();
+  CHECK(a.grad().defined());
+  CHECK_FALSE(w.grad().defined());
+  CHECK_ERROR(activated_linear(a, LinearInputActivation::relu, test::randn64({3, 5}, 4)), ShapeError,
+              Catch::Contains("activated_linear: a (3, 4) has 4 features but weight (3, 5) (in, out) takes 3"));
+  CHECK_ERROR(activated_linear(a, LinearInputActivation::relu, w, test::randn64({4}, 5)), ShapeError,
+              Catch::Contains("activated_linear: bias must have shape (2,) for 2 outputs, got (4,)"));
 }

@@ -9,6 +9,7 @@
 
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/linalg.hpp"
 #include "xgrad/ops/shape.hpp"
 #include "xgrad/tensor/creation.hpp"
 
@@ -89,7 +90,11 @@ TransformerBlock::TransformerBlock(TransformerBlockOptions options)
 Tensor TransformerBlock::forward(const Tensor& x, KVCache* cache) {
   const Tensor h = ln1(x);
   const Tensor y = add(x, attn_dropout(attn(h, h, {.use_causal_mask = true, .cache = cache}).output));
-  return add(y, mlp_dropout(mlp_out(mlp_in(ln2(y)))));
+  // mlp_out(mlp_in(z)) with mlp_in's GELU fused into mlp_out's product, which keeps the pre-activation and
+  // recomputes the GELU in its backward: the (tokens, mlp_ratio·d) GELU output is not held until then.
+  const Tensor pre = linear(ln2(y), mlp_in.kernel(), mlp_in.bias());
+  return add(y, mlp_dropout(activated_linear(pre, LinearInputActivation::gelu_tanh, mlp_out.kernel(),
+                                             mlp_out.bias())));
 }
 
 void TransformerBlock::reseed(std::uint64_t seed) {

@@ -1,14 +1,17 @@
-// matmul: one batched GEMM forward, two backward, every operand read in place with transpose flags.
+// matmul: one batched GEMM forward, two backward, every operand read in place with transpose flags; linear and
+// activated_linear on top.
 #include "xgrad/ops/linalg.hpp"
 
 #include <fmt/format.h>
 
 #include "ops/checks.hpp"
+#include "ops/elementwise_apply.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/backend/elementwise.hpp"
 #include "xgrad/backend/linalg.hpp"
 #include "xgrad/ops/precision.hpp"
 #include "xgrad/ops/reduction.hpp"
+#include "xgrad/tensor/creation.hpp"
 
 namespace xgrad {
 
@@ -126,23 +129,55 @@ void gemm(const Plan& p, bool tx, bool ty, std::int64_t rows, std::int64_t cols,
 }
 
 // C = op(A) op(B), summed over the batches an operand is broadcast to (repeated offsets into its gradient,
-// accumulated one product after another with beta = 1).
+// accumulated one product after another with beta = 1): dA += dC op(B)ᵀ into da, A's shape.
+void accumulate_grad_a(const Plan& p, const Tensor& dc, const Tensor& sb, Tensor& da) {
+  if (!p.ta)  // dA += dC op(B)ᵀ
+    gemm(p, false, !p.tb, p.m, p.k, p.n, dc, p.c_off, sb, p.b_off, da, p.a_off, 1.0);
+  else  // dAᵀ += dC op(B)ᵀ  =>  dA += op(B) dCᵀ
+    gemm(p, p.tb, true, p.k, p.m, p.n, sb, p.b_off, dc, p.c_off, da, p.a_off, 1.0);
+}
+
+// dB += op(A)ᵀ dC into db, B's shape (as accumulate_grad_a).
+void accumulate_grad_b(const Plan& p, const Tensor& dc, const Tensor& sa, Tensor& db) {
+  if (!p.tb)  // dB += op(A)ᵀ dC
+    gemm(p, !p.ta, false, p.k, p.n, p.m, sa, p.a_off, dc, p.c_off, db, p.b_off, 1.0);
+  else  // dBᵀ += op(A)ᵀ dC  =>  dB += dCᵀ op(A)
+    gemm(p, true, p.ta, p.n, p.k, p.m, dc, p.c_off, sa, p.a_off, db, p.b_off, 1.0);
+}
+
 void matmul_backward(BackwardContext& ctx, const Plan& p, const Tensor& sa, const Tensor& sb) {
-  const Tensor& dc = ctx.grad_output();
-  if (ctx.needs_grad(0)) {
-    Tensor& da = ctx.grad_buffer(0);
-    if (!p.ta)  // dA += dC op(B)ᵀ
-      gemm(p, false, !p.tb, p.m, p.k, p.n, dc, p.c_off, sb, p.b_off, da, p.a_off, 1.0);
-    else  // dAᵀ += dC op(B)ᵀ  =>  dA += op(B) dCᵀ
-      gemm(p, p.tb, true, p.k, p.m, p.n, sb, p.b_off, dc, p.c_off, da, p.a_off, 1.0);
+  if (ctx.needs_grad(0)) accumulate_grad_a(p, ctx.grad_output(), sb, ctx.grad_buffer(0));
+  if (ctx.needs_grad(1)) accumulate_grad_b(p, ctx.grad_output(), sa, ctx.grad_buffer(1));
+}
+
+// linear's own checks (x: the input, named `arg`), so that no error of the matmul inside speaks of matmul's a and b.
+void check_linear(const char* op, const char* arg, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  bool transpose_weight) {
+  detail::check_pair(op, arg, x, "weight", weight);
+  if (x.dim() < 1 || weight.dim() != 2)
+    throw ShapeError(fmt::format("{}: needs an input with a feature axis and a 2-D weight, got {} {} and weight {}",
+                                 op, arg, shape_str(x.shape()), shape_str(weight.shape())));
+  const std::int64_t in = weight.size(transpose_weight ? 1 : 0), out = weight.size(transpose_weight ? 0 : 1);
+  if (x.size(-1) != in)
+    throw ShapeError(fmt::format("{}: {} {} has {} features but weight {} ({}) takes {}", op, arg,
+                                 shape_str(x.shape()), x.size(-1), shape_str(weight.shape()),
+                                 transpose_weight ? "out, in" : "in, out", in));
+  if (!bias.defined()) return;
+  detail::check_pair(op, arg, x, "bias", bias);
+  if (bias.shape() != Shape{out})
+    throw ShapeError(fmt::format("{}: bias must have shape ({},) for {} outputs, got {}", op, out, out,
+                                 shape_str(bias.shape())));
+}
+
+UnaryOp unary_op_of(LinearInputActivation activation) {
+  switch (activation) {
+    case LinearInputActivation::relu: return UnaryOp::relu;
+    case LinearInputActivation::gelu: return UnaryOp::gelu;
+    case LinearInputActivation::gelu_tanh: return UnaryOp::gelu_tanh;
+    case LinearInputActivation::tanh: return UnaryOp::tanh;
+    case LinearInputActivation::sigmoid: return UnaryOp::sigmoid;
   }
-  if (ctx.needs_grad(1)) {
-    Tensor& db = ctx.grad_buffer(1);
-    if (!p.tb)  // dB += op(A)ᵀ dC
-      gemm(p, !p.ta, false, p.k, p.n, p.m, sa, p.a_off, dc, p.c_off, db, p.b_off, 1.0);
-    else  // dBᵀ += op(A)ᵀ dC  =>  dB += dCᵀ op(A)
-      gemm(p, true, p.ta, p.n, p.k, p.m, dc, p.c_off, sa, p.a_off, db, p.b_off, 1.0);
-  }
+  throw ValueError(fmt::format("activated_linear: unknown activation {}", static_cast<int>(activation)));
 }
 
 }  // namespace
@@ -159,20 +194,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool transpose_weight) {
-  // linear's own checks first, so that no error of the matmul inside it speaks of matmul's a and b.
-  detail::check_pair("linear", "x", x, "weight", weight);
-  if (x.dim() < 1 || weight.dim() != 2)
-    throw ShapeError(fmt::format("linear: needs an input with a feature axis and a 2-D weight, got x {} and weight {}",
-                                 shape_str(x.shape()), shape_str(weight.shape())));
-  if (const std::int64_t in = weight.size(transpose_weight ? 1 : 0); x.size(-1) != in)
-    throw ShapeError(fmt::format("linear: x {} has {} features but weight {} ({}) takes {}", shape_str(x.shape()),
-                                 x.size(-1), shape_str(weight.shape()), transpose_weight ? "out, in" : "in, out", in));
+  check_linear("linear", "x", x, weight, bias, transpose_weight);
   if (!bias.defined()) return matmul(x, weight, false, transpose_weight);
   Plan p = make_plan(x, weight, false, transpose_weight);
-  detail::check_pair("linear", "x", x, "bias", bias);
-  if (bias.shape() != Shape{p.n})
-    throw ShapeError(fmt::format("linear: bias must have shape ({},) for {} outputs, got {}", p.n, p.n,
-                                 shape_str(bias.shape())));
   // Y = b broadcast to every row, then Y += X·op(W) inside the GEMM (beta = 1): no second pass over Y.
   Tensor out = Tensor::empty(p.out_shape, x.dtype(), x.device());
   x.backend().elementwise().broadcast(x.dtype(), bias.raw_data(), bias.shape(), out.raw_data(), out.shape(), 1.0);
@@ -185,6 +209,43 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool tr
              // Y = X·op(W) + b  =>  db = dY summed over every row
              if (ctx.needs_grad(2)) ctx.accumulate(2, sum_to(ctx.grad_output(), {p.n}));
            });
+  return out;
+}
+
+Tensor activated_linear(const Tensor& a, LinearInputActivation activation, const Tensor& weight, const Tensor& bias,
+                        bool transpose_weight) {
+  check_linear("activated_linear", "a", a, weight, bias, transpose_weight);
+  detail::check_floating("activated_linear", "a", a);
+  const UnaryOp kind = unary_op_of(activation);
+  Tensor out;
+  {
+    NoGradGuard no_grad;  // act(a) lives only until the product has read it
+    out = linear(detail::apply_unary("activated_linear", kind, a), weight, bias, transpose_weight);
+  }
+  if (needs_recording({&a, &weight, &bias})) {
+    record("activated_linear", {&a, &weight, &bias}, out,
+           [p = make_plan(a, weight, false, transpose_weight), kind, sa = a.detach(),
+            sw = save_if(a.requires_grad(), weight)](BackwardContext& ctx) {
+             const Tensor& g = ctx.grad_output();
+             const ElementwiseKernels& ew = g.backend().elementwise();
+             Tensor h;
+             if (ctx.needs_grad(1) || backward_uses_output(kind)) {  // act(a) once more
+               h = Tensor::empty(sa.shape(), sa.dtype(), sa.device());
+               ew.unary(kind, sa.dtype(), sa.raw_data(), h.raw_data(), sa.numel(), 0.0);
+             }
+             if (ctx.needs_grad(1)) accumulate_grad_b(p, g, h, ctx.grad_buffer(1));
+             // Y = act(A)·op(W) + b  =>  db = dY summed over every row
+             if (ctx.needs_grad(2)) ctx.accumulate(2, sum_to(g, {p.n}));
+             if (ctx.needs_grad(0)) {  // dA = act'(A) ⊙ dY op(W)ᵀ
+               Tensor dh = zeros(sa.shape(), sa.dtype(), sa.device());
+               accumulate_grad_a(p, g, sw, dh);
+               Tensor da = Tensor::empty(sa.shape(), sa.dtype(), sa.device());
+               ew.unary_backward(kind, sa.dtype(), dh.raw_data(), (backward_uses_output(kind) ? h : sa).raw_data(),
+                                 da.raw_data(), sa.numel(), 0.0);
+               ctx.accumulate(0, std::move(da));
+             }
+           });
+  }
   return out;
 }
 

@@ -39,7 +39,9 @@ struct TransformerBlockOptions {
 ///   x = x + dropout(attn(ln1(x)))            (causal self-attention, biases on every projection)
 ///   x = x + dropout(mlp_out(gelu(mlp_in(ln2(x)))))   (d -> mlp_ratio*d -> d, GELU's tanh form like GPT-2)
 /// Sub-modules: `ln1`, `attn`, `attn_dropout`, `ln2`, `mlp_in`, `mlp_out`, `mlp_dropout`; every weight exists
-/// from construction. Same parameter count as torch's nn.LayerNorm + nn.Linear defaults.
+/// from construction. Same parameter count as torch's nn.LayerNorm + nn.Linear defaults. forward() runs the
+/// MLP as linear() with mlp_in's weights, then activated_linear() with GELU and mlp_out's weights, so the
+/// GELU output is not kept for the backward; `mlp_in(z)` called alone still applies its GELU.
 class TransformerBlock : public Module {
  public:
   /// A block with `options`; throws ValueError for sizes that are not positive or heads not dividing d_model.

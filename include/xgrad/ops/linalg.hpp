@@ -16,4 +16,15 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool t
 /// axis, or the bias is not (out,).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, bool transpose_weight = false);
 
+/// The elementwise activations that activated_linear() applies to its input.
+enum class LinearInputActivation { relu, gelu, gelu_tanh, tanh, sigmoid };
+
+/// linear(act(a), weight, bias, transpose_weight) as one op that keeps `a`, not act(a), for its backward, which
+/// computes act(a) once more: the activation's output lives only inside the call. In a transformer's MLP
+/// (`activated_linear(linear(x, w1, b1), gelu_tanh, w2, b2)`) this keeps mlp_ratio·d fewer numbers per token
+/// and layer until the backward, for one more pass of the activation there. Values and gradients equal those
+/// of the two ops. The same errors as linear, naming `a`.
+Tensor activated_linear(const Tensor& a, LinearInputActivation activation, const Tensor& weight,
+                        const Tensor& bias = {}, bool transpose_weight = false);
+
 }  // namespace xgrad
