@@ -38,6 +38,8 @@ double measure_fma_limit_per_core();
 struct Config {
   Model model = tiny_lm();
   std::string precision = "f32";  ///< arithmetic of the products; "f32" is the only one every side has, xgrad also "bf16"
+  /// xgrad only: TransformerLMOptions::recompute_mlp_activation (the GELU output not kept for the backward)
+  bool recompute_mlp = false;
   double lr = 3e-4;
   int warmup_steps = 3;  ///< untimed steps first (allocator and thread pools warm up)
   int steps = 20;        ///< timed steps; the median is reported

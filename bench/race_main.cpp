@@ -84,8 +84,8 @@ std::optional<Result> run_child(const std::string& name, const Config& cfg, Chil
     const std::string t = std::to_string(cfg.threads), s = std::to_string(cfg.steps),
                       w = std::to_string(cfg.warmup_steps);
     execl(program.c_str(), program.c_str(), "--worker", "--threads", t.c_str(), "--steps", s.c_str(), "--warmup",
-          w.c_str(), "--model", cfg.model.name.c_str(), "--precision", cfg.precision.c_str(),
-          static_cast<char*>(nullptr));
+          w.c_str(), "--model", cfg.model.name.c_str(), "--precision", cfg.precision.c_str(), "--recompute-mlp",
+          cfg.recompute_mlp ? "on" : "off", static_cast<char*>(nullptr));
     fmt::print(stderr, "{}: cannot run {}: {}\n", name, program, std::strerror(errno));
     return 1;
   });
@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   race::Config cfg;
   std::vector<int> threads{1, 2};
   std::vector<std::string> frameworks{"libtorch", "xgrad"};
-  std::string model = "tiny", competitor = "off";
+  std::string model = "tiny", competitor = "off", recompute_mlp = "off";
   int rounds = 1, competitor_cpu = race::last_allowed_cpu(), competitor_seconds = 1800, burn = 0;
   bool worker = false, json = false, fma_only = false;
   CLI::App app{"Transformer LM training step: xgrad (and LibTorch where built), quiet and with a competing process"};
@@ -137,6 +137,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"tiny", "large"}));
   app.add_option("--precision", cfg.precision, "arithmetic of the products: f32, or bf16 (xgrad only)")
       ->check(CLI::IsMember({"f32", "bf16"}));
+  app.add_option("--recompute-mlp", recompute_mlp,
+                 "on: xgrad keeps only the MLP's pre-activation for the backward and computes its GELU again there "
+                 "(recompute_mlp_activation)")
+      ->check(CLI::IsMember({"off", "on"}));
   app.add_option("--competitor", competitor,
                  "off, on (every run with a CPU-bound process on one core) or both (each configuration quiet, then "
                  "with it, side by side)")
@@ -155,6 +159,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (burn > 0) race::Competitor::spin(competitor_cpu, burn);
   cfg.model = race::model_named(model);
+  cfg.recompute_mlp = recompute_mlp == "on";
   if (fma_only) {
     fmt::print("fma_limit_per_core_gflops: {:.2f}\n", race::measure_fma_limit_per_core() / 1e9);
     return 0;

@@ -8,6 +8,8 @@
 #include "testing.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/nn/transformer.hpp"
+#include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/reduction.hpp"
 #include "xgrad/ops/shape.hpp"
 
 using namespace xgrad;
@@ -85,12 +87,14 @@ TEST_CASE("TransformerBlock names its sub-modules and checks its options", "[tra
   CHECK_ERROR(TransformerBlock({.d_model = 8, .num_heads = 0}), ValueError, Contains("num_heads"));
 }
 
-TEST_CASE("TransformerBlock: float64 gradcheck of input and every parameter, without and with dropout",
+TEST_CASE("TransformerBlock: float64 gradcheck of input and every parameter, without and with dropout, the MLP "
+          "activation kept or recomputed",
           "[transformer]") {
   const double rate = GENERATE(0.0, 0.3);
-  INFO("dropout " << rate);
+  const bool recompute = GENERATE(false, true);
+  INFO("dropout " << rate << (recompute ? ", MLP activation recomputed" : ""));
   TransformerBlock block({.d_model = 8, .num_heads = 2, .mlp_ratio = 2, .dropout = rate, .dtype = DType::float64,
-                          .seed = 3});
+                          .seed = 3, .recompute_mlp_activation = recompute});
   std::vector<Tensor> inputs{randn64({2, 3, 8}, 4)};
   for (const Tensor& p : block.parameters()) inputs.push_back(p);
   check_gradcheck(
@@ -99,6 +103,31 @@ TEST_CASE("TransformerBlock: float64 gradcheck of input and every parameter, wit
         return block(in[0]);
       },
       inputs);
+}
+
+TEST_CASE("TransformerLM: recomputing the MLP activation gives bitwise the loss and gradients of keeping it",
+          "[transformer]") {
+  for (const DType dt : {DType::float32, DType::float64}) {
+    INFO((dt == DType::float32 ? "float32" : "float64"));
+    std::vector<Tensor> grads[2];
+    Tensor outputs[2];
+    for (int recompute = 0; recompute < 2; ++recompute) {
+      TransformerLMOptions o = small_lm(0.2);
+      o.dtype = dt;
+      o.recompute_mlp_activation = recompute == 1;
+      TransformerLM lm(o);
+      lm.reseed(5);
+      outputs[recompute] = lm(random_ids({2, 9}, 11, 6));
+      sum(outputs[recompute] * outputs[recompute]).backward();
+      for (const Tensor& p : lm.parameters()) grads[recompute].push_back(p.grad());
+    }
+    check_close(outputs[1], outputs[0], 0.0);
+    REQUIRE(grads[0].size() == grads[1].size());
+    for (std::size_t i = 0; i < grads[0].size(); ++i) {
+      INFO("parameter " << i);
+      check_close(grads[1][i], grads[0][i], 0.0);
+    }
+  }
 }
 
 TEST_CASE("TransformerBlock is causal: changing later positions never changes earlier outputs", "[transformer]") {

@@ -90,6 +90,7 @@ TransformerBlock::TransformerBlock(TransformerBlockOptions options)
 Tensor TransformerBlock::forward(const Tensor& x, KVCache* cache) {
   const Tensor h = ln1(x);
   const Tensor y = add(x, attn_dropout(attn(h, h, {.use_causal_mask = true, .cache = cache}).output));
+  if (!options_.recompute_mlp_activation) return add(y, mlp_dropout(mlp_out(mlp_in(ln2(y)))));
   // mlp_out(mlp_in(z)) with mlp_in's GELU fused into mlp_out's product, which keeps the pre-activation and
   // recomputes the GELU in its backward: the (tokens, mlp_ratio·d) GELU output is not held until then.
   const Tensor pre = linear(ln2(y), mlp_in.kernel(), mlp_in.bias());
@@ -134,7 +135,8 @@ TransformerLM::TransformerLM(TransformerLMOptions options)
                                .dropout = options.dropout,
                                .layer_norm_epsilon = options.layer_norm_epsilon,
                                .dtype = options.dtype,
-                               .seed = sub_seed(options.seed, 10 + static_cast<std::uint64_t>(i))})));
+                               .seed = sub_seed(options.seed, 10 + static_cast<std::uint64_t>(i)),
+                               .recompute_mlp_activation = options.recompute_mlp_activation})));
   register_module("ln_f", ln_f);
   register_module("head", head);
   to(dtype());  // the `blocks` container reports the model's dtype

@@ -11,7 +11,6 @@
 #include "xgrad/backend/linalg.hpp"
 #include "xgrad/ops/precision.hpp"
 #include "xgrad/ops/reduction.hpp"
-#include "xgrad/tensor/creation.hpp"
 
 namespace xgrad {
 
@@ -129,12 +128,13 @@ void gemm(const Plan& p, bool tx, bool ty, std::int64_t rows, std::int64_t cols,
 }
 
 // C = op(A) op(B), summed over the batches an operand is broadcast to (repeated offsets into its gradient,
-// accumulated one product after another with beta = 1): dA += dC op(B)ᵀ into da, A's shape.
-void accumulate_grad_a(const Plan& p, const Tensor& dc, const Tensor& sb, Tensor& da) {
+// accumulated one product after another with beta = 1): dA += dC op(B)ᵀ into da, A's shape. beta = 0 writes
+// dA instead, into a buffer that need not be zeroed; only for one product (batch 1).
+void accumulate_grad_a(const Plan& p, const Tensor& dc, const Tensor& sb, Tensor& da, double beta = 1.0) {
   if (!p.ta)  // dA += dC op(B)ᵀ
-    gemm(p, false, !p.tb, p.m, p.k, p.n, dc, p.c_off, sb, p.b_off, da, p.a_off, 1.0);
+    gemm(p, false, !p.tb, p.m, p.k, p.n, dc, p.c_off, sb, p.b_off, da, p.a_off, beta);
   else  // dAᵀ += dC op(B)ᵀ  =>  dA += op(B) dCᵀ
-    gemm(p, p.tb, true, p.k, p.m, p.n, sb, p.b_off, dc, p.c_off, da, p.a_off, 1.0);
+    gemm(p, p.tb, true, p.k, p.m, p.n, sb, p.b_off, dc, p.c_off, da, p.a_off, beta);
 }
 
 // dB += op(A)ᵀ dC into db, B's shape (as accumulate_grad_a).
@@ -237,8 +237,8 @@ Tensor activated_linear(const Tensor& a, LinearInputActivation activation, const
              // Y = act(A)·op(W) + b  =>  db = dY summed over every row
              if (ctx.needs_grad(2)) ctx.accumulate(2, sum_to(g, {p.n}));
              if (ctx.needs_grad(0)) {  // dA = act'(A) ⊙ dY op(W)ᵀ
-               Tensor dh = zeros(sa.shape(), sa.dtype(), sa.device());
-               accumulate_grad_a(p, g, sw, dh);
+               Tensor dh = Tensor::empty(sa.shape(), sa.dtype(), sa.device());
+               accumulate_grad_a(p, g, sw, dh, 0.0);  // batch 1: the weight is one matrix
                Tensor da = Tensor::empty(sa.shape(), sa.dtype(), sa.device());
                ew.unary_backward(kind, sa.dtype(), dh.raw_data(), (backward_uses_output(kind) ? h : sa).raw_data(),
                                  da.raw_data(), sa.numel(), 0.0);

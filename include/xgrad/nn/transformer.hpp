@@ -33,15 +33,19 @@ struct TransformerBlockOptions {
   double layer_norm_epsilon = 1e-5;   ///< LayerNorm epsilon: torch's and GPT-2's 1e-5, not nn::LayerNorm's Keras 1e-3
   DType dtype = DType::float32;       ///< dtype of the weights (and of accepted inputs)
   std::optional<std::uint64_t> seed = {};  ///< seed of the initializers and dropout masks (default: next_seed())
+  /// Keep only the MLP's pre-activation for the backward and compute its GELU once more there
+  /// (activated_linear): mlp_ratio·d_model fewer numbers per token held from forward to backward, the same
+  /// values and gradients. Off by default: at small sizes the extra GELU pass costs a few percent of the step.
+  bool recompute_mlp_activation = false;
 };
 
 /// GPT-2's pre-LayerNorm decoder block on x (B, T, d):
 ///   x = x + dropout(attn(ln1(x)))            (causal self-attention, biases on every projection)
 ///   x = x + dropout(mlp_out(gelu(mlp_in(ln2(x)))))   (d -> mlp_ratio*d -> d, GELU's tanh form like GPT-2)
 /// Sub-modules: `ln1`, `attn`, `attn_dropout`, `ln2`, `mlp_in`, `mlp_out`, `mlp_dropout`; every weight exists
-/// from construction. Same parameter count as torch's nn.LayerNorm + nn.Linear defaults. forward() runs the
-/// MLP as linear() with mlp_in's weights, then activated_linear() with GELU and mlp_out's weights, so the
-/// GELU output is not kept for the backward; `mlp_in(z)` called alone still applies its GELU.
+/// from construction. Same parameter count as torch's nn.LayerNorm + nn.Linear defaults. With
+/// `recompute_mlp_activation`, forward() runs the MLP as linear() with mlp_in's weights, then activated_linear()
+/// with GELU and mlp_out's weights; `mlp_in(z)` called alone still applies its GELU.
 class TransformerBlock : public Module {
  public:
   /// A block with `options`; throws ValueError for sizes that are not positive or heads not dividing d_model.
@@ -90,6 +94,7 @@ struct TransformerLMOptions {
   double layer_norm_epsilon = 1e-5;   ///< every LayerNorm's epsilon (1e-5 as in GPT-2; nn::LayerNorm alone: 1e-3)
   DType dtype = DType::float32;       ///< dtype of the weights
   std::optional<std::uint64_t> seed = {};  ///< seed of every initializer and dropout (default: next_seed())
+  bool recompute_mlp_activation = false;   ///< every block's TransformerBlockOptions::recompute_mlp_activation
 };
 
 /// A GPT-2-shaped language model: token Embedding (vocab, d) + learned positions (context, d) + dropout,
