@@ -26,6 +26,7 @@ TEST_CASE("parse_options: no flags give the Tiny LM defaults", "[lm]") {
   CHECK(o.lr == 3e-4);
   CHECK(o.dropout == 0.0);
   CHECK(o.precision == "f32");
+  CHECK(!o.recompute_mlp);
   CHECK(!o.resume);
 }
 
@@ -34,7 +35,7 @@ TEST_CASE("parse_options: every flag reaches its field", "[lm]") {
   REQUIRE(parse({"--layers", "3", "--d-model", "96", "--heads", "6", "--context", "32", "--batch", "8", "--steps",
                  "10", "--lr", "1e-3", "--warmup", "5", "--dropout", "0.1", "--seed", "9", "--threads", "2",
                  "--precision", "bf16", "--checkpoint-dir", "/tmp/run", "--resume", "--eval-every", "7", "--checkpoint-every", "11",
-                 "--no-progress"},
+                 "--no-progress", "--recompute-mlp"},
                 o) == 0);
   CHECK(o.layers == 3);
   CHECK(o.d_model == 96);
@@ -53,6 +54,7 @@ TEST_CASE("parse_options: every flag reaches its field", "[lm]") {
   CHECK(o.eval_every == 7);
   CHECK(o.checkpoint_every == 11);
   CHECK(!o.progress);
+  CHECK(o.recompute_mlp);
 }
 
 TEST_CASE("parse_options: inconsistent or out-of-range values are errors", "[lm]") {
@@ -81,7 +83,7 @@ TEST_CASE("model_options: the model flags reach nn::TransformerLM, the defaults 
           "[lm]") {
   Options o;
   REQUIRE(parse({"--layers", "3", "--d-model", "96", "--heads", "6", "--context", "32", "--dropout", "0.1", "--seed",
-                 "9"},
+                 "9", "--recompute-mlp"},
                 o) == 0);
   const auto m = model_options(o, 70);
   CHECK(m.vocab_size == 70);
@@ -92,6 +94,7 @@ TEST_CASE("model_options: the model flags reach nn::TransformerLM, the defaults 
   CHECK(m.mlp_ratio == 4);
   CHECK(m.dropout == 0.1);
   CHECK(m.seed == 9);
+  CHECK(m.recompute_mlp_activation);
   // The defaults with the race's 65-character vocabulary are the model bench/race times against LibTorch
   // (its parameter count is derived by hand in tests/test_nn_transformer.cpp).
   Options d;
