@@ -150,6 +150,16 @@ void matmul_backward(BackwardContext& ctx, const Plan& p, const Tensor& sa, cons
   if (ctx.needs_grad(1)) accumulate_grad_b(p, ctx.grad_output(), sa, ctx.grad_buffer(1));
 }
 
+// Y = X·op(W), or with a bias b broadcast to every row first and the product added onto it (beta = 1), so no
+// second pass over Y: linear's forward, recording nothing.
+Tensor linear_forward(const Plan& p, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  Tensor out = Tensor::empty(p.out_shape, x.dtype(), x.device());
+  if (bias.defined())
+    x.backend().elementwise().broadcast(x.dtype(), bias.raw_data(), bias.shape(), out.raw_data(), out.shape(), 1.0);
+  gemm(p, p.ta, p.tb, p.m, p.n, p.k, x, p.a_off, weight, p.b_off, out, p.c_off, bias.defined() ? 1.0 : 0.0);
+  return out;
+}
+
 // linear's own checks (x: the input, named `arg`), so that no error of the matmul inside speaks of matmul's a and b.
 void check_linear(const char* op, const char* arg, const Tensor& x, const Tensor& weight, const Tensor& bias,
                   bool transpose_weight) {
@@ -197,10 +207,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool tr
   check_linear("linear", "x", x, weight, bias, transpose_weight);
   if (!bias.defined()) return matmul(x, weight, false, transpose_weight);
   Plan p = make_plan(x, weight, false, transpose_weight);
-  // Y = b broadcast to every row, then Y += X·op(W) inside the GEMM (beta = 1): no second pass over Y.
-  Tensor out = Tensor::empty(p.out_shape, x.dtype(), x.device());
-  x.backend().elementwise().broadcast(x.dtype(), bias.raw_data(), bias.shape(), out.raw_data(), out.shape(), 1.0);
-  gemm(p, p.ta, p.tb, p.m, p.n, p.k, x, p.a_off, weight, p.b_off, out, p.c_off, 1.0);
+  Tensor out = linear_forward(p, x, weight, bias);
   if (needs_recording({&x, &weight, &bias}))
     record("linear", {&x, &weight, &bias}, out,
            [p = std::move(p), sx = save_if(weight.requires_grad(), x), sw = save_if(x.requires_grad(), weight)](
@@ -217,22 +224,17 @@ Tensor activated_linear(const Tensor& a, LinearInputActivation activation, const
   check_linear("activated_linear", "a", a, weight, bias, transpose_weight);
   detail::check_floating("activated_linear", "a", a);
   const UnaryOp kind = unary_op_of(activation);
-  Tensor out;
-  {
-    NoGradGuard no_grad;  // act(a) lives only until the product has read it
-    out = linear(detail::apply_unary("activated_linear", kind, a), weight, bias, transpose_weight);
-  }
+  Plan p = make_plan(a, weight, false, transpose_weight);
+  // act(a) of the detached a records nothing and lives only until the product has read it.
+  Tensor out = linear_forward(p, detail::apply_unary("activated_linear", kind, a.detach()), weight, bias);
   if (needs_recording({&a, &weight, &bias})) {
     record("activated_linear", {&a, &weight, &bias}, out,
-           [p = make_plan(a, weight, false, transpose_weight), kind, sa = a.detach(),
-            sw = save_if(a.requires_grad(), weight)](BackwardContext& ctx) {
+           [p = std::move(p), kind, sa = a.detach(), sw = save_if(a.requires_grad(), weight)](BackwardContext& ctx) {
              const Tensor& g = ctx.grad_output();
-             const ElementwiseKernels& ew = g.backend().elementwise();
-             Tensor h;
-             if (ctx.needs_grad(1) || backward_uses_output(kind)) {  // act(a) once more
-               h = Tensor::empty(sa.shape(), sa.dtype(), sa.device());
-               ew.unary(kind, sa.dtype(), sa.raw_data(), h.raw_data(), sa.numel(), 0.0);
-             }
+             // act(a) once more, where the weight's gradient or the activation's backward reads it
+             const bool reads_output = ctx.needs_grad(0) && backward_uses_output(kind);
+             const Tensor h = ctx.needs_grad(1) || reads_output ? detail::apply_unary("activated_linear", kind, sa)
+                                                                : Tensor();
              if (ctx.needs_grad(1)) accumulate_grad_b(p, g, h, ctx.grad_buffer(1));
              // Y = act(A)·op(W) + b  =>  db = dY summed over every row
              if (ctx.needs_grad(2)) ctx.accumulate(2, sum_to(g, {p.n}));
@@ -240,8 +242,9 @@ Tensor activated_linear(const Tensor& a, LinearInputActivation activation, const
                Tensor dh = Tensor::empty(sa.shape(), sa.dtype(), sa.device());
                accumulate_grad_a(p, g, sw, dh, 0.0);  // batch 1: the weight is one matrix
                Tensor da = Tensor::empty(sa.shape(), sa.dtype(), sa.device());
-               ew.unary_backward(kind, sa.dtype(), dh.raw_data(), (backward_uses_output(kind) ? h : sa).raw_data(),
-                                 da.raw_data(), sa.numel(), 0.0);
+               g.backend().elementwise().unary_backward(kind, sa.dtype(), dh.raw_data(),
+                                                        (reads_output ? h : sa).raw_data(), da.raw_data(),
+                                                        sa.numel(), 0.0);
                ctx.accumulate(0, std::move(da));
              }
            });

@@ -211,7 +211,7 @@ class HeadLogits {
   static constexpr int64_t kTileCols = kTileBatches * xsimd::batch<T>::size;
 
   HeadLogits(const AttentionDims& d, bool tiled, bool causal)
-      : d_(d), tiled_(tiled), causal_(causal), ld_(tiled ? (d.S + kTileCols - 1) / kTileCols * kTileCols : d.S),
+      : d_(d), tiled_(tiled), causal_(causal), ld_(tiled ? whole_tiles(d.S) : d.S),
         kt_(static_cast<std::size_t>(d.Dk * ld_), T(0)) {}
 
   /// Row length of Kᵀ and of the logits: S, or S rounded up to whole tiles.
@@ -231,12 +231,15 @@ class HeadLogits {
     for (int64_t t0 = r.t0; t0 < r.t1; t0 += kTileRows) {
       const int64_t rows = std::min<int64_t>(kTileRows, r.t1 - t0);
       const int64_t keys = causal_ ? std::min(t0 + rows, r.key_end) : r.key_end;
-      small_product(rows, (keys + kTileCols - 1) / kTileCols * kTileCols, d_.Dk, qh + t0 * ldq, ldq, int64_t{1},
-                    kt_.data(), ld_, scale, z + (t0 - r.t0) * ld_, ld_);
+      small_product(rows, whole_tiles(keys), d_.Dk, qh + t0 * ldq, ldq, int64_t{1}, kt_.data(), ld_, scale,
+                    z + (t0 - r.t0) * ld_, ld_);
     }
   }
 
  private:
+  // n rounded up to whole tiles of columns.
+  static int64_t whole_tiles(int64_t n) { return (n + kTileCols - 1) / kTileCols * kTileCols; }
+
   AttentionDims d_;
   bool tiled_, causal_;
   int64_t ld_;
