@@ -316,7 +316,7 @@ TEST_CASE("autograd: the tape and grad mode are per thread", "[autograd]") {
 // A graph is differentiable only on the thread whose tape recorded it. Each case below used to read another
 // thread's node indices in the current thread's tape.
 TEST_CASE("autograd: backward of a graph recorded on another thread is refused", "[autograd]") {
-  const auto other_thread = Contains("recorded on another thread");
+  const auto other_thread = Contains("recorded on another tape");
 
   SECTION("from a fresh thread with an empty tape") {
     clear_tape();

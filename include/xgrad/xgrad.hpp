@@ -1,6 +1,7 @@
 #pragma once
 // Umbrella header: everything a training loop needs.
 #include "xgrad/autograd/gradcheck.hpp"
+#include "xgrad/autograd/gradient_checkpoint.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/backend/backend.hpp"
 #include "xgrad/backend/plugin.hpp"

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <unordered_set>
+#include <utility>
 
 #include "xgrad/tensor/creation.hpp"
 
@@ -34,40 +35,45 @@ struct Tape {
   bool grad_enabled = true;
 };
 
-thread_local Tape tape;
+// The thread's own tape, and the one ops record on now: a FreshTape swaps in another for its lifetime.
+thread_local Tape root_tape;
+thread_local Tape* active_tape = &root_tape;
+
+Tape& tape() { return *active_tape; }
 
 // Drops nodes whose output is unreachable: no handle and no later node refers to it, so no
 // gradient can ever arrive there. Walking from the end frees chains of dead nodes in one pass.
 void compact() {
-  std::vector<bool> keep(tape.nodes.size());
-  for (std::size_t i = tape.nodes.size(); i-- > 0;) {
-    keep[i] = !tape.nodes[i].output.expired();
-    if (!keep[i]) tape.nodes[i] = Node{};
+  std::vector<bool> keep(tape().nodes.size());
+  for (std::size_t i = tape().nodes.size(); i-- > 0;) {
+    keep[i] = !tape().nodes[i].output.expired();
+    if (!keep[i]) tape().nodes[i] = Node{};
   }
   std::size_t next = 0;
-  for (std::size_t i = 0; i < tape.nodes.size(); ++i) {
+  for (std::size_t i = 0; i < tape().nodes.size(); ++i) {
     if (!keep[i]) continue;
-    if (auto out = tape.nodes[i].output.lock()) out->node = static_cast<std::int64_t>(next);
-    if (next != i) tape.nodes[next] = std::move(tape.nodes[i]);
+    if (auto out = tape().nodes[i].output.lock()) out->node = static_cast<std::int64_t>(next);
+    if (next != i) tape().nodes[next] = std::move(tape().nodes[i]);
     ++next;
   }
-  tape.nodes.resize(next);
-  tape.compact_at = std::max<std::size_t>(4096, 2 * next);
+  tape().nodes.resize(next);
+  tape().compact_at = std::max<std::size_t>(4096, 2 * next);
 }
 
 // tape_generation of a tensor whose node a backward pass consumed (live generations start at 1).
 constexpr std::uint64_t kConsumed = 0;
 
-bool recorded_here(const TensorImpl& t) { return t.tape_id == tape.id; }
+bool recorded_here(const TensorImpl& t) { return t.tape_id == tape().id; }
 
 bool has_live_node(const TensorImpl& t) {
-  return t.node >= 0 && recorded_here(t) && t.tape_generation == tape.generation;
+  return t.node >= 0 && recorded_here(t) && t.tape_generation == tape().generation;
 }
 
 [[noreturn]] void throw_other_thread(std::string_view what) {
   throw AutogradError(fmt::format(
-      "backward: {} was recorded on another thread; each thread has its own tape, so call backward() on "
-      "the thread that ran the forward pass (or detach() the tensor before handing it over)",
+      "backward: {} was recorded on another tape; each thread has its own tape, so call backward() on "
+      "the thread that ran the forward pass (or detach() the tensor before handing it over). Inside a "
+      "gradient_checkpoint segment, a non-leaf tensor the segment reads must be one of its inputs",
       what));
 }
 
@@ -129,14 +135,14 @@ class LeafReadiness {
     reached[start] = true;
     for (std::size_t n = start + 1; n-- > 0;) {
       if (!reached[n]) continue;
-      for (const auto& input : tape.nodes[n].inputs)
+      for (const auto& input : tape().nodes[n].inputs)
         if (input && has_live_node(*input) && static_cast<std::size_t>(input->node) < n)
           reached[static_cast<std::size_t>(input->node)] = true;
     }
     std::unordered_set<const TensorImpl*> seen;
     for (std::size_t n = 0; n <= start; ++n) {
       if (!reached[n]) continue;
-      for (const auto& input : tape.nodes[n].inputs)
+      for (const auto& input : tape().nodes[n].inputs)
         if (input && input->node < 0 && seen.insert(input.get()).second) pending_.emplace_back(n, input);
     }
   }
@@ -155,17 +161,17 @@ class LeafReadiness {
 
 }  // namespace
 
-bool grad_enabled() { return tape.grad_enabled; }
+bool grad_enabled() { return tape().grad_enabled; }
 
-NoGradGuard::NoGradGuard() : previous_(tape.grad_enabled) { tape.grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { tape.grad_enabled = previous_; }
+NoGradGuard::NoGradGuard() : previous_(tape().grad_enabled) { tape().grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { tape().grad_enabled = previous_; }
 
 bool needs_recording(std::initializer_list<const Tensor*> inputs) {
   return needs_recording(std::span<const Tensor* const>(inputs.begin(), inputs.size()));
 }
 
 bool needs_recording(std::span<const Tensor* const> inputs) {
-  if (!tape.grad_enabled) return false;
+  if (!tape().grad_enabled) return false;
   return std::any_of(inputs.begin(), inputs.end(),
                      [](const Tensor* t) { return t && t->defined() && t->requires_grad(); });
 }
@@ -182,20 +188,20 @@ void record(std::string_view op, std::span<const Tensor* const> inputs, Tensor& 
   needing_grad.reserve(inputs.size());
   for (const Tensor* t : inputs)
     needing_grad.push_back(t && t->defined() && t->requires_grad() ? t->impl_ptr() : nullptr);
-  tape.nodes.emplace_back(op, std::move(needing_grad), output.impl_ptr(), std::move(backward));
+  tape().nodes.emplace_back(op, std::move(needing_grad), output.impl_ptr(), std::move(backward));
   out.requires_grad = true;
-  out.node = static_cast<std::int64_t>(tape.nodes.size() - 1);
-  out.tape_id = tape.id;
-  out.tape_generation = tape.generation;
-  if (tape.nodes.size() >= tape.compact_at) compact();
+  out.node = static_cast<std::int64_t>(tape().nodes.size() - 1);
+  out.tape_id = tape().id;
+  out.tape_generation = tape().generation;
+  if (tape().nodes.size() >= tape().compact_at) compact();
 }
 
-std::size_t tape_size() { return tape.nodes.size(); }
+std::size_t tape_size() { return tape().nodes.size(); }
 
 void clear_tape() {
-  tape.nodes.clear();
-  ++tape.generation;
-  tape.compact_at = 4096;
+  tape().nodes.clear();
+  ++tape().generation;
+  tape().compact_at = 4096;
 }
 
 std::size_t add_leaf_grad_ready_hook(LeafGradReadyHook hook) {
@@ -205,6 +211,19 @@ std::size_t add_leaf_grad_ready_hook(LeafGradReadyHook hook) {
 
 void remove_leaf_grad_ready_hook(std::size_t id) {
   std::erase_if(leaf_hooks, [id](const auto& entry) { return entry.first == id; });
+}
+
+struct FreshTape::State {
+  Tape tape;
+  Tape* previous = active_tape;
+  std::vector<std::pair<std::size_t, LeafGradReadyHook>> hooks = std::exchange(leaf_hooks, {});
+};
+
+FreshTape::FreshTape() : state_(std::make_unique<State>()) { active_tape = &state_->tape; }
+
+FreshTape::~FreshTape() {
+  active_tape = state_->previous;
+  leaf_hooks = std::move(state_->hooks);
 }
 
 bool BackwardContext::needs_grad(std::size_t i) const {
@@ -284,7 +303,7 @@ void Tensor::backward(const BackwardOptions& options) const {
   LeafReadiness leaves(start);
   for (std::size_t n = start + 1; n-- > 0;) {
     leaves.fire_above(static_cast<std::ptrdiff_t>(n));
-    Node& node = tape.nodes[n];
+    Node& node = tape().nodes[n];
     Tensor grad_out = std::move(engine.node_grads[n]);
     // A node no gradient reaches belongs to another graph (another loss): it stays recorded.
     if (!grad_out.defined()) continue;
@@ -298,8 +317,8 @@ void Tensor::backward(const BackwardOptions& options) const {
     }
   }
   leaves.fire_above(-1);
-  if (consumed == tape.nodes.size())
-    tape.nodes.clear();  // the usual training step: keeps the capacity for the next one
+  if (consumed == tape().nodes.size())
+    tape().nodes.clear();  // the usual training step: keeps the capacity for the next one
   else if (consumed > 0)
     compact();
 }

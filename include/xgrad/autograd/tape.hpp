@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -96,5 +97,21 @@ using LeafGradReadyHook = std::function<void(TensorImpl& leaf)>;
 std::size_t add_leaf_grad_ready_hook(LeafGradReadyHook hook);
 /// Removes the hook with this id from this thread (nothing happens if it is not installed).
 void remove_leaf_grad_ready_hook(std::size_t id);
+
+/// RAII: ops on this thread record on a new, empty tape (grad mode on) for the scope's lifetime, and the
+/// leaf-gradient-ready hooks are suspended; the previous tape, its nodes and hooks come back afterwards.
+/// For recomputing part of a graph inside a backward pass (gradient_checkpoint): the nested forward and
+/// backward never touch the nodes the outer pass is walking, and the hooks fire once, from the outer pass.
+class FreshTape {
+ public:
+  FreshTape();
+  ~FreshTape();
+  FreshTape(const FreshTape&) = delete;
+  FreshTape& operator=(const FreshTape&) = delete;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace xgrad
