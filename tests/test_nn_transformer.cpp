@@ -33,6 +33,28 @@ Tensor random_ids(const Shape& shape, std::int64_t vocab, std::uint64_t seed) {
   return index_tensor(ids, shape);
 }
 
+// Two forward/backward steps of an LM (the second step's dropout masks show the generators moved on): the
+// outputs, the parameter gradients summed over both, and the tape's length after the first forward.
+struct TwoSteps {
+  std::vector<Tensor> outputs, grads;
+  std::size_t tape_after_forward = 0;
+};
+
+TwoSteps two_steps(const TransformerLMOptions& options) {
+  TransformerLM lm(options);
+  lm.reseed(5);
+  TwoSteps r;
+  for (std::uint64_t step = 0; step < 2; ++step) {
+    clear_tape();
+    const Tensor out = lm(random_ids({2, 9}, 11, 6 + step));
+    if (step == 0) r.tape_after_forward = tape_size();
+    sum(out * out).backward();
+    r.outputs.push_back(out);
+  }
+  for (const Tensor& p : lm.parameters()) r.grads.push_back(p.grad());
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("PositionalEmbedding adds the table rows offset … offset+T-1 to every batch row", "[transformer]") {
@@ -88,13 +110,16 @@ TEST_CASE("TransformerBlock names its sub-modules and checks its options", "[tra
 }
 
 TEST_CASE("TransformerBlock: float64 gradcheck of input and every parameter, without and with dropout, the MLP "
-          "activation kept or recomputed",
+          "activation kept or recomputed, with and without gradient checkpointing",
           "[transformer]") {
   const double rate = GENERATE(0.0, 0.3);
   const bool recompute = GENERATE(false, true);
-  INFO("dropout " << rate << (recompute ? ", MLP activation recomputed" : ""));
+  const bool checkpointing = GENERATE(false, true);
+  INFO("dropout " << rate << (recompute ? ", MLP activation recomputed" : "")
+                  << (checkpointing ? ", gradient checkpointing" : ""));
   TransformerBlock block({.d_model = 8, .num_heads = 2, .mlp_ratio = 2, .dropout = rate, .dtype = DType::float64,
-                          .seed = 3, .recompute_mlp_activation = recompute});
+                          .seed = 3, .recompute_mlp_activation = recompute,
+                          .gradient_checkpointing = checkpointing});
   std::vector<Tensor> inputs{randn64({2, 3, 8}, 4)};
   for (const Tensor& p : block.parameters()) inputs.push_back(p);
   check_gradcheck(
@@ -105,29 +130,55 @@ TEST_CASE("TransformerBlock: float64 gradcheck of input and every parameter, wit
       inputs);
 }
 
-TEST_CASE("TransformerLM: recomputing the MLP activation gives bitwise the loss and gradients of keeping it",
-          "[transformer]") {
+TEST_CASE("TransformerLM: recomputing the MLP activation, checkpointing the blocks, or both give bitwise the "
+          "losses and gradients of two steps of the plain model, dropout included",
+          "[transformer][checkpoint]") {
+  const bool recompute = GENERATE(false, true);
+  const bool checkpointing = GENERATE(false, true);
+  if (!recompute && !checkpointing) return;  // the plain model is the reference of the other three
+  INFO((recompute ? "MLP activation recomputed" : "") << (checkpointing ? ", blocks checkpointed" : ""));
   for (const DType dt : {DType::float32, DType::float64}) {
     INFO((dt == DType::float32 ? "float32" : "float64"));
-    std::vector<Tensor> grads[2];
-    Tensor outputs[2];
-    for (int recompute = 0; recompute < 2; ++recompute) {
-      TransformerLMOptions o = small_lm(0.2);
-      o.dtype = dt;
-      o.recompute_mlp_activation = recompute == 1;
-      TransformerLM lm(o);
-      lm.reseed(5);
-      outputs[recompute] = lm(random_ids({2, 9}, 11, 6));
-      sum(outputs[recompute] * outputs[recompute]).backward();
-      for (const Tensor& p : lm.parameters()) grads[recompute].push_back(p.grad());
+    TransformerLMOptions o = small_lm(0.2);
+    o.dtype = dt;
+    const TwoSteps want = two_steps(o);
+    o.recompute_mlp_activation = recompute;
+    o.gradient_checkpointing = checkpointing;
+    const TwoSteps got = two_steps(o);
+    if (checkpointing) {  // each of the 2 blocks recorded one node instead of the plain block's ops
+      TransformerBlock block({.d_model = 8, .num_heads = 2, .dropout = 0.2, .dtype = dt});
+      const Tensor x = randn64({2, 9, 8}, 1).to(dt);
+      const std::size_t before = tape_size();
+      block(x);
+      const std::size_t block_ops = tape_size() - before;
+      CHECK(block_ops > 10);
+      CHECK(got.tape_after_forward == want.tape_after_forward - 2 * (block_ops - 1));
     }
-    check_close(outputs[1], outputs[0], 0.0);
-    REQUIRE(grads[0].size() == grads[1].size());
-    for (std::size_t i = 0; i < grads[0].size(); ++i) {
+    for (std::size_t step = 0; step < 2; ++step) check_close(got.outputs[step], want.outputs[step], 0.0);
+    REQUIRE(got.grads.size() == want.grads.size());
+    for (std::size_t i = 0; i < want.grads.size(); ++i) {
       INFO("parameter " << i);
-      check_close(grads[1][i], grads[0][i], 0.0);
+      check_close(got.grads[i], want.grads[i], 0.0);
     }
   }
+}
+
+TEST_CASE("TransformerLM: with gradient checkpointing, eval and cached decoding run the blocks directly",
+          "[transformer][checkpoint]") {
+  TransformerLMOptions o = small_lm();
+  TransformerLM plain(o);
+  o.gradient_checkpointing = true;
+  TransformerLM checkpointed(o);
+  const Tensor prompt = random_ids({1, 3}, 11, 9);
+  Generator g1(1), g2(1);
+  const Tensor a = plain.generate(prompt, 5, 0.0, g1), b = checkpointed.generate(prompt, 5, 0.0, g2);
+  CHECK(a.to_vector() == b.to_vector());
+  clear_tape();
+  {
+    NoGradGuard no_grad;
+    check_close(checkpointed(prompt), plain(prompt), 0.0);
+  }
+  CHECK(tape_size() == 0);
 }
 
 TEST_CASE("TransformerBlock is causal: changing later positions never changes earlier outputs", "[transformer]") {

@@ -7,9 +7,11 @@
 #include <cmath>
 #include <limits>
 
+#include "xgrad/autograd/gradient_checkpoint.hpp"
 #include "xgrad/autograd/tape.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/linalg.hpp"
+#include "xgrad/ops/precision.hpp"
 #include "xgrad/ops/shape.hpp"
 #include "xgrad/tensor/creation.hpp"
 
@@ -88,6 +90,21 @@ TransformerBlock::TransformerBlock(TransformerBlockOptions options)
 }
 
 Tensor TransformerBlock::forward(const Tensor& x, KVCache* cache) {
+  if (!options_.gradient_checkpointing || cache || !grad_enabled()) return layers_forward(x, cache);
+  // The recomputation runs when backward() does, perhaps after the caller's PrecisionScope ended: it takes
+  // the forward's product precision with it, as every product's own backward does.
+  const ProductPrecision precision = product_precision();
+  auto segment = [this, precision](const std::vector<Tensor>& in) {
+    const PrecisionScope scope(precision);
+    return layers_forward(in[0], nullptr);
+  };
+  return gradient_checkpoint(segment, {x},
+                             {.parameters = parameters(),
+                              .generators = {&attn.dropout_generator(), &attn_dropout.generator(),
+                                             &mlp_dropout.generator()}});
+}
+
+Tensor TransformerBlock::layers_forward(const Tensor& x, KVCache* cache) {
   const Tensor h = ln1(x);
   const Tensor y = add(x, attn_dropout(attn(h, h, {.use_causal_mask = true, .cache = cache}).output));
   if (!options_.recompute_mlp_activation) return add(y, mlp_dropout(mlp_out(mlp_in(ln2(y)))));
@@ -136,7 +153,8 @@ TransformerLM::TransformerLM(TransformerLMOptions options)
                                .layer_norm_epsilon = options.layer_norm_epsilon,
                                .dtype = options.dtype,
                                .seed = sub_seed(options.seed, 10 + static_cast<std::uint64_t>(i)),
-                               .recompute_mlp_activation = options.recompute_mlp_activation})));
+                               .recompute_mlp_activation = options.recompute_mlp_activation,
+                               .gradient_checkpointing = options.gradient_checkpointing})));
   register_module("ln_f", ln_f);
   register_module("head", head);
   to(dtype());  // the `blocks` container reports the model's dtype

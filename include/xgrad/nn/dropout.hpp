@@ -32,6 +32,8 @@ class Dropout : public Layer {
 
   /// Restarts the mask generator from `seed` (gives the same masks again).
   void reseed(std::uint64_t seed) { gen_.seed(seed); }
+  /// The generator the masks are drawn from (for gradient_checkpoint's replay).
+  Generator& generator() { return gen_; }
   /// The drop probability.
   double rate() const { return rate_; }
   /// The noise shape (empty: the input's shape).

@@ -97,6 +97,8 @@ class MultiHeadAttention : public Module {
   void set_weights(const std::vector<Tensor>& weights);
   /// Restarts the dropout generator from `seed` (same seed, same masks).
   void reseed(std::uint64_t seed) { dropout_gen_.seed(seed); }
+  /// The generator the attention-weight dropout draws from (for gradient_checkpoint's replay).
+  Generator& dropout_generator() { return dropout_gen_; }
   /// The options the layer was made with.
   const MultiHeadAttentionOptions& options() const { return options_; }
 

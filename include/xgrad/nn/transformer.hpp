@@ -37,6 +37,11 @@ struct TransformerBlockOptions {
   /// (activated_linear): mlp_ratio·d_model fewer numbers per token held from forward to backward, the same
   /// values and gradients. Off by default: at small sizes the extra GELU pass costs a few percent of the step.
   bool recompute_mlp_activation = false;
+  /// Gradient checkpointing: a training forward keeps only the block's input, and the backward runs the block
+  /// again (gradient_checkpoint) before differentiating it. What the block holds from forward to backward drops
+  /// from about 14·d_model numbers per token at mlp_ratio 4 (plus dropout masks) to the d_model of its input,
+  /// for one more forward pass of the block per step; the same values and gradients. Off by default.
+  bool gradient_checkpointing = false;
 };
 
 /// GPT-2's pre-LayerNorm decoder block on x (B, T, d):
@@ -45,7 +50,8 @@ struct TransformerBlockOptions {
 /// Sub-modules: `ln1`, `attn`, `attn_dropout`, `ln2`, `mlp_in`, `mlp_out`, `mlp_dropout`; every weight exists
 /// from construction. Same parameter count as torch's nn.LayerNorm + nn.Linear defaults. With
 /// `recompute_mlp_activation`, forward() runs the MLP as linear() with mlp_in's weights, then activated_linear()
-/// with GELU and mlp_out's weights; `mlp_in(z)` called alone still applies its GELU.
+/// with GELU and mlp_out's weights; `mlp_in(z)` called alone still applies its GELU. With
+/// `gradient_checkpointing`, a forward that records (and has no cache) runs through gradient_checkpoint.
 class TransformerBlock : public Module {
  public:
   /// A block with `options`; throws ValueError for sizes that are not positive or heads not dividing d_model.
@@ -69,6 +75,9 @@ class TransformerBlock : public Module {
   Dropout mlp_dropout;     ///< on the MLP output, before the residual add
 
  private:
+  // The block's layers on x, recorded as they run.
+  Tensor layers_forward(const Tensor& x, KVCache* cache);
+
   TransformerBlockOptions options_;
 };
 
@@ -95,6 +104,7 @@ struct TransformerLMOptions {
   DType dtype = DType::float32;       ///< dtype of the weights
   std::optional<std::uint64_t> seed = {};  ///< seed of every initializer and dropout (default: next_seed())
   bool recompute_mlp_activation = false;   ///< every block's TransformerBlockOptions::recompute_mlp_activation
+  bool gradient_checkpointing = false;     ///< every block's TransformerBlockOptions::gradient_checkpointing
 };
 
 /// A GPT-2-shaped language model: token Embedding (vocab, d) + learned positions (context, d) + dropout,
