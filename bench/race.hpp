@@ -40,6 +40,8 @@ struct Config {
   std::string precision = "f32";  ///< arithmetic of the products; "f32" is the only one every side has, xgrad also "bf16"
   /// xgrad only: TransformerLMOptions::recompute_mlp_activation (the GELU output not kept for the backward)
   bool recompute_mlp = false;
+  /// xgrad only: TransformerLMOptions::gradient_checkpointing (each block run again in the backward)
+  bool gradient_checkpointing = false;
   double lr = 3e-4;
   int warmup_steps = 3;  ///< untimed steps first (allocator and thread pools warm up)
   int steps = 20;        ///< timed steps; the median is reported

@@ -85,7 +85,8 @@ std::optional<Result> run_child(const std::string& name, const Config& cfg, Chil
                       w = std::to_string(cfg.warmup_steps);
     execl(program.c_str(), program.c_str(), "--worker", "--threads", t.c_str(), "--steps", s.c_str(), "--warmup",
           w.c_str(), "--model", cfg.model.name.c_str(), "--precision", cfg.precision.c_str(), "--recompute-mlp",
-          cfg.recompute_mlp ? "on" : "off", static_cast<char*>(nullptr));
+          cfg.recompute_mlp ? "on" : "off", "--gradient-checkpointing", cfg.gradient_checkpointing ? "on" : "off",
+          static_cast<char*>(nullptr));
     fmt::print(stderr, "{}: cannot run {}: {}\n", name, program, std::strerror(errno));
     return 1;
   });
@@ -123,7 +124,7 @@ int main(int argc, char** argv) {
   race::Config cfg;
   std::vector<int> threads{1, 2};
   std::vector<std::string> frameworks{"libtorch", "xgrad"};
-  std::string model = "tiny", competitor = "off", recompute_mlp = "off";
+  std::string model = "tiny", competitor = "off", recompute_mlp = "off", checkpointing = "off";
   int rounds = 1, competitor_cpu = race::last_allowed_cpu(), competitor_seconds = 1800, burn = 0;
   bool worker = false, json = false, fma_only = false;
   CLI::App app{"Transformer LM training step: xgrad (and LibTorch where built), quiet and with a competing process"};
@@ -140,6 +141,10 @@ int main(int argc, char** argv) {
   app.add_option("--recompute-mlp", recompute_mlp,
                  "on: xgrad keeps only the MLP's pre-activation for the backward and computes its GELU again there "
                  "(recompute_mlp_activation)")
+      ->check(CLI::IsMember({"off", "on"}));
+  app.add_option("--gradient-checkpointing", checkpointing,
+                 "on: xgrad keeps only each block's input for the backward and runs the block again there "
+                 "(gradient_checkpointing)")
       ->check(CLI::IsMember({"off", "on"}));
   app.add_option("--competitor", competitor,
                  "off, on (every run with a CPU-bound process on one core) or both (each configuration quiet, then "
@@ -160,6 +165,7 @@ int main(int argc, char** argv) {
   if (burn > 0) race::Competitor::spin(competitor_cpu, burn);
   cfg.model = race::model_named(model);
   cfg.recompute_mlp = recompute_mlp == "on";
+  cfg.gradient_checkpointing = checkpointing == "on";
   if (fma_only) {
     fmt::print("fma_limit_per_core_gflops: {:.2f}\n", race::measure_fma_limit_per_core() / 1e9);
     return 0;

@@ -60,10 +60,11 @@ const char* condition(bool competitor) { return competitor ? "competitor" : "qui
 
 void print(const Config& cfg, const std::vector<Result>& results) {
   const Model& m = cfg.model;
-  fmt::print("model {} ({} parameters, batch {} x context {}), {}{}, {:.2f} GFLOP per step; FMA limit {:.1f} GFLOP/s per "
-             "core\n",
+  fmt::print("model {} ({} parameters, batch {} x context {}), {}{}{}, {:.2f} GFLOP per step; FMA limit {:.1f} GFLOP/s "
+             "per core\n",
              m.name, m.parameters, m.batch, m.context, cfg.precision,
-             cfg.recompute_mlp ? ", xgrad recomputes the MLP activation" : "", flops_per_step(m) / 1e9,
+             cfg.recompute_mlp ? ", xgrad recomputes the MLP activation" : "",
+             cfg.gradient_checkpointing ? ", xgrad checkpoints every block" : "", flops_per_step(m) / 1e9,
              cfg.fma_limit_per_core / 1e9);
   fmt::print("{:<14} {:>3} {:<10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6} {:>7} {:>5} {:>13}\n", "framework", "thr",
              "condition", "step ms", "fwd ms", "bwd ms", "optim ms", "cpu ms", "tok/s", "FMA %", "RSS MB", "load", "loss first>last");

@@ -24,7 +24,8 @@ Result run_xgrad(const Config& cfg) {
                              std::to_string(m.d_model));
   xgrad::nn::TransformerLM model({.vocab_size = m.vocab, .context_length = m.context, .d_model = m.d_model,
                                   .num_heads = m.heads, .num_layers = m.layers, .mlp_ratio = m.d_ff / m.d_model,
-                                  .dropout = 0.0, .seed = 0, .recompute_mlp_activation = cfg.recompute_mlp});
+                                  .dropout = 0.0, .seed = 0, .recompute_mlp_activation = cfg.recompute_mlp,
+                                  .gradient_checkpointing = cfg.gradient_checkpointing});
   const long n = long(model.num_parameters());
   if (n != m.parameters)
     throw std::runtime_error("xgrad " + m.name + " model has " + std::to_string(n) + " parameters, expected " +

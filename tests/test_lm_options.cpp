@@ -27,6 +27,7 @@ TEST_CASE("parse_options: no flags give the Tiny LM defaults", "[lm]") {
   CHECK(o.dropout == 0.0);
   CHECK(o.precision == "f32");
   CHECK(!o.recompute_mlp);
+  CHECK(!o.gradient_checkpointing);
   CHECK(!o.resume);
 }
 
@@ -35,7 +36,7 @@ TEST_CASE("parse_options: every flag reaches its field", "[lm]") {
   REQUIRE(parse({"--layers", "3", "--d-model", "96", "--heads", "6", "--context", "32", "--batch", "8", "--steps",
                  "10", "--lr", "1e-3", "--warmup", "5", "--dropout", "0.1", "--seed", "9", "--threads", "2",
                  "--precision", "bf16", "--checkpoint-dir", "/tmp/run", "--resume", "--eval-every", "7", "--checkpoint-every", "11",
-                 "--no-progress", "--recompute-mlp"},
+                 "--no-progress", "--recompute-mlp", "--gradient-checkpointing"},
                 o) == 0);
   CHECK(o.layers == 3);
   CHECK(o.d_model == 96);
@@ -55,6 +56,7 @@ TEST_CASE("parse_options: every flag reaches its field", "[lm]") {
   CHECK(o.checkpoint_every == 11);
   CHECK(!o.progress);
   CHECK(o.recompute_mlp);
+  CHECK(o.gradient_checkpointing);
 }
 
 TEST_CASE("parse_options: inconsistent or out-of-range values are errors", "[lm]") {
@@ -83,7 +85,7 @@ TEST_CASE("model_options: the model flags reach nn::TransformerLM, the defaults 
           "[lm]") {
   Options o;
   REQUIRE(parse({"--layers", "3", "--d-model", "96", "--heads", "6", "--context", "32", "--dropout", "0.1", "--seed",
-                 "9", "--recompute-mlp"},
+                 "9", "--recompute-mlp", "--gradient-checkpointing"},
                 o) == 0);
   const auto m = model_options(o, 70);
   CHECK(m.vocab_size == 70);
@@ -95,6 +97,7 @@ TEST_CASE("model_options: the model flags reach nn::TransformerLM, the defaults 
   CHECK(m.dropout == 0.1);
   CHECK(m.seed == 9);
   CHECK(m.recompute_mlp_activation);
+  CHECK(m.gradient_checkpointing);
   // The defaults with the race's 65-character vocabulary are the model bench/race times against LibTorch
   // (its parameter count is derived by hand in tests/test_nn_transformer.cpp).
   Options d;

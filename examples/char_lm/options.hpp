@@ -20,6 +20,7 @@ struct Options {
   long warmup = 100;         ///< linear warm-up steps before the peak
   double dropout = 0.0;      ///< dropout probability in the blocks
   bool recompute_mlp = false;  ///< keep only the MLP pre-activations for the backward (recompute_mlp_activation)
+  bool gradient_checkpointing = false;  ///< keep only each block's input and run the block again in the backward
   unsigned long seed = 1234; ///< seeds initialisation and batch sampling
   int threads = 1;           ///< CPU threads (xgrad::set_num_threads)
   std::string device = "cpu";  ///< where the model trains: cpu, cuda, cuda:1 ... (xgrad::parse_device)
@@ -39,7 +40,7 @@ struct Options {
 int parse_options(int argc, const char* const* argv, Options& opt);
 
 /// The nn::TransformerLM that `opt` describes over a vocabulary of `vocab_size` characters (MLP width
-/// 4 * d_model, dropout, seed and recompute_mlp_activation from the flags).
+/// 4 * d_model, dropout, seed, recompute_mlp_activation and gradient_checkpointing from the flags).
 xgrad::nn::TransformerLMOptions model_options(const Options& opt, std::int64_t vocab_size);
 
 }  // namespace char_lm
