@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = Path(__file__).resolve().parent
 PROGRAMS = ["xgrad", "libtorch", "torch-eager", "torch-compile", "jax"]
+# Run only when named in --programs: xgrad with TransformerLMOptions::gradient_checkpointing.
+OPTIONAL = ["xgrad-checkpointed"]
 
 
 def parse_args():
@@ -41,7 +43,8 @@ def parse_args():
     p.add_argument("--precision", choices=["f32"], default="f32")
     p.add_argument("--competitor", choices=["off", "on", "both"], default="off")
     p.add_argument("--competitor-seconds", type=int, default=7200, help="the competitor's own time limit")
-    p.add_argument("--programs", default=",".join(PROGRAMS), help="comma-separated subset of " + ", ".join(PROGRAMS))
+    p.add_argument("--programs", default=",".join(PROGRAMS),
+                   help="comma-separated subset of " + ", ".join(PROGRAMS + OPTIONAL))
     p.add_argument("--build", default=str(ROOT / "build"), help="build folder holding bench/race/")
     p.add_argument("--python", default=str(ROOT / ".venv-peers" / "bin" / "python"), help="the peers' interpreter")
     p.add_argument("--timeout", type=int, default=3600, help="seconds one run may take before it is killed")
@@ -50,9 +53,9 @@ def parse_args():
     args = p.parse_args()
     args.threads = [int(t) for t in args.threads.split(",")]
     args.programs = [x for x in args.programs.split(",") if x]
-    unknown = set(args.programs) - set(PROGRAMS)
+    unknown = set(args.programs) - set(PROGRAMS + OPTIONAL)
     if unknown:
-        p.error(f"unknown programs {sorted(unknown)}; valid: {', '.join(PROGRAMS)}")
+        p.error(f"unknown programs {sorted(unknown)}; valid: {', '.join(PROGRAMS + OPTIONAL)}")
     return args
 
 
@@ -63,9 +66,10 @@ def command(program, args, threads):
               "--model", args.model, "--precision", args.precision]
     # The race programs take the FMA limit main() measured once, rather than measuring it again every run.
     native = common + (["--fma-limit", f"{args.fma_limit:.6e}"] if args.fma_limit else [])
-    if program == "xgrad":
+    if program in ("xgrad", "xgrad-checkpointed"):
         exe = race / "bench_race_xgrad"
-        return ([str(exe), "--json", *native], {}) if exe.exists() else (None, f"{exe} is not built")
+        extra = ["--gradient-checkpointing", "on"] if program == "xgrad-checkpointed" else []
+        return ([str(exe), "--json", *native, *extra], {}) if exe.exists() else (None, f"{exe} is not built")
     if program == "libtorch":
         exe = race / "bench_race"
         if not exe.exists():
@@ -98,6 +102,8 @@ def run_one(program, args, threads, cpus):
         return None
     result = json.loads(lines[-1])
     result.update(program=program, load_average=load)
+    if program == "xgrad-checkpointed":
+        result["framework"] = "xgrad, gradient checkpointing"
     return result
 
 
@@ -198,7 +204,7 @@ def markdown_tables(path):
         print("| program | " + " | ".join(f"round {k}: step ms (tokens/s), FMA %, load" for k in rounds)
               + " | xgrad ÷ this, by round | peak RSS |")
         print("|---|" + "---|" * len(rounds) + "---|---|")
-        for program in PROGRAMS:
+        for program in PROGRAMS + OPTIONAL:
             by_round = {r["round"]: r for r in results
                         if (r["program"], r["competitor"], r["threads"]) == (program, competitor, threads)}
             if not by_round:
