@@ -60,7 +60,7 @@ int parse_options(int argc, const char* const* argv, Options& o) {
                "for large models, the same results, a little slower at the default sizes");
   app.add_flag("--gradient-checkpointing", o.gradient_checkpointing,
                "keep only each block's input for the backward and run the block again there: far less memory for "
-               "large models, the same results, about a third more time per step at the default sizes");
+               "large models, the same results, about 15 % more time per step at the default sizes");
   app.add_option("--seed", o.seed, "seed of initialisation and batch sampling (0 to 2^64 - 1)")
       ->check(integer(0UL, "an integer from 0 to 2^64 - 1"))
       ->capture_default_str();

@@ -143,7 +143,10 @@ TransformerLM::TransformerLM(TransformerLMOptions options)
   register_module("position_embedding", position_embedding);
   register_module("dropout", dropout);
   register_module("blocks", blocks);
-  for (std::int64_t i = 0; i < options.num_layers; ++i)
+  for (std::int64_t i = 0; i < options.num_layers; ++i) {
+    // Not the last block: the backward starts with it, so its activations would be recomputed at once and
+    // held at the same time as they are now; checkpointing it would cost a forward and lower no peak.
+    const bool checkpointed = options.gradient_checkpointing && i + 1 < options.num_layers;
     blocks_list_.push_back(&blocks.register_module(
         std::to_string(i), std::make_unique<TransformerBlock>(TransformerBlockOptions{
                                .d_model = options.d_model,
@@ -154,7 +157,8 @@ TransformerLM::TransformerLM(TransformerLMOptions options)
                                .dtype = options.dtype,
                                .seed = sub_seed(options.seed, 10 + static_cast<std::uint64_t>(i)),
                                .recompute_mlp_activation = options.recompute_mlp_activation,
-                               .gradient_checkpointing = options.gradient_checkpointing})));
+                               .gradient_checkpointing = checkpointed})));
+  }
   register_module("ln_f", ln_f);
   register_module("head", head);
   to(dtype());  // the `blocks` container reports the model's dtype

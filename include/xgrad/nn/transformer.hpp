@@ -104,7 +104,9 @@ struct TransformerLMOptions {
   DType dtype = DType::float32;       ///< dtype of the weights
   std::optional<std::uint64_t> seed = {};  ///< seed of every initializer and dropout (default: next_seed())
   bool recompute_mlp_activation = false;   ///< every block's TransformerBlockOptions::recompute_mlp_activation
-  bool gradient_checkpointing = false;     ///< every block's TransformerBlockOptions::gradient_checkpointing
+  /// TransformerBlockOptions::gradient_checkpointing of every block but the last: the backward starts with the
+  /// last one, so recomputing it would cost a forward pass and lower no peak.
+  bool gradient_checkpointing = false;
 };
 
 /// A GPT-2-shaped language model: token Embedding (vocab, d) + learned positions (context, d) + dropout,
