@@ -341,7 +341,7 @@ TEST_CASE("cuda math: the flash forward recurrence per query row equals the CPU'
   for (bool causal : {false, true}) {
     std::vector<double> want_w(static_cast<std::size_t>(scores_n)), want_o(static_cast<std::size_t>(d.B * d.T * d.N * d.Dv));
     cpu().attention()->forward(DType::float64, d, q.data(), k.data(), v.data(), scale, bias_op, mask_op, causal,
-                               drop.data(), want_w.data(), want_o.data());
+                               {.mask = drop.data()}, want_w.data(), want_o.data());
     const int64_t bias_strides[4] = {0, 0, d.S, 1}, mask_strides[4] = {d.S, 0, 0, 1};
     for (int64_t b = 0; b < d.B; ++b)
       for (int64_t n = 0; n < d.N; ++n)

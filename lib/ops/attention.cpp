@@ -81,16 +81,27 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
 
   Backend& be = q.backend();
   const DType dt = q.dtype();
-  Tensor drop;  // D / (1 - r), drawn once, reused backward
-  if (dropping) {
+  // The dropout factors D / (1 - r): drawn again wherever the kernels need them when they can (the same key
+  // reservation, so the same values), else a (B, N, T, S) mask drawn once and kept for the backward. Weights
+  // returned after dropout are computed from a mask.
+  const AttentionKernels* kernels = be.attention();
+  const bool after = o.scores_after_dropout && dropping;
+  AttentionDropout dropout;
+  Tensor drop;
+  if (dropping && o.dropout < 1.0 && kernels && kernels->regenerates_dropout() && !(o.return_scores && after)) {
+    dropout.drawn = true;
+    dropout.key = o.generator->reserve(dropout_blocks(numel(scores_shape)));
+    dropout.rate = o.dropout;
+  } else if (dropping) {
     drop = Tensor::empty(scores_shape, dt, q.device());
     if (o.dropout < 1.0)
       be.random().dropout_mask(dt, drop.raw_data(), drop.numel(), o.dropout,
                                o.generator->reserve(dropout_blocks(drop.numel())));
     else drop.fill_(0.0);  // rate 1 drops everything
+    dropout.mask = drop.raw_data();
   }
   const bool empty = d.B * d.T * d.N * d.Dv == 0 || d.T * d.S == 0;
-  if (!empty && !be.attention()) {  // no fused core on this device: the same math from primitives
+  if (!empty && !kernels) {  // no fused core on this device: the same math from primitives
     AttentionOptions composed = o;
     composed.scores_after_dropout = o.scores_after_dropout && dropping;
     return detail::composed_attention(q, k, v, composed, drop);
@@ -100,19 +111,17 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
   const bool recording = needs_recording({&q, &k, &v, &b});
   // P, before dropout; only materialised when returned, or kept for a backward that cannot recompute it (else it
   // lives in kernel scratch): (B, N, T, S) per call adds up over the layers of a model.
-  const bool recompute = !o.return_scores && be.attention() && be.attention()->recomputes_weights();
+  const bool recompute = !o.return_scores && kernels && kernels->recomputes_weights();
   Tensor weights =
       o.return_scores || (recording && !recompute) ? Tensor::empty(scores_shape, dt, q.device()) : Tensor();
   if (empty) {  // no positions on some axis: nothing to attend, the output is zeros
     out.fill_(0.0);
     if (weights.defined()) weights.fill_(0.0);
   } else {
-    be.attention()->forward(dt, d, q.raw_data(), k.raw_data(), v.raw_data(), o.scale, bias, mask, o.causal,
-                           dropping ? drop.raw_data() : nullptr, weights.defined() ? weights.raw_data() : nullptr,
-                           out.raw_data());
+    kernels->forward(dt, d, q.raw_data(), k.raw_data(), v.raw_data(), o.scale, bias, mask, o.causal, dropout,
+                     weights.defined() ? weights.raw_data() : nullptr, out.raw_data());
   }
 
-  const bool after = o.scores_after_dropout && dropping;
   AttentionResult result{out, Tensor()};
   if (o.return_scores) {
     result.scores = weights;
@@ -124,8 +133,8 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
   }
   if (empty || !recording) return result;
 
-  // What the backward needs: Q only for dK, K only for dQ, V only to reach the logits, plus P and D; or, to
-  // recompute P, Q, K, the bias and the mask always.
+  // What the backward needs: Q only for dK, K only for dQ, V only to reach the logits, plus P and D (a kept
+  // mask, or the key to draw it again: `dropout`); or, to recompute P, Q, K, the bias and the mask always.
   const bool logits = q.requires_grad() || k.requires_grad() || (b.defined() && b.requires_grad());
   const Tensor sq = save_if(recompute || k.requires_grad(), q), sk = save_if(recompute || q.requires_grad(), k);
   const Tensor sv = save_if(logits, v), sp = save_if(weights.defined(), weights), sd = drop;
@@ -142,9 +151,11 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, con
     void* dv = of_scores ? nullptr : buffer(2);
     Tensor dlogits = ctx.needs_grad(3) ? Tensor::empty(scores_shape, dt, g.device()) : Tensor();
     auto ptr = [](const Tensor& t) -> const void* { return t.defined() ? t.raw_data() : nullptr; };
+    AttentionDropout factors = dropout;
+    factors.mask = ptr(sd);  // through the saved handle, which keeps a kept mask alive until here
     g.backend().attention()->backward(dt, d, ptr(sq), ptr(sk), ptr(sv), ptr(sp),
                                      score_operand("bias", sb, scores_shape), score_operand("mask", sm, scores_shape),
-                                     ptr(sd), scale, causal,
+                                     factors, scale, causal,
                                      of_scores ? nullptr : g.raw_data(), of_scores ? g.raw_data() : nullptr, after,
                                      dq, dk, dv, dlogits.defined() ? dlogits.raw_data() : nullptr);
     // Z = scale·Q·Kᵀ + bias  =>  dbias = dZ summed over the axes the bias was broadcast along

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "xgrad/backend/backend.hpp"
+#include "xgrad/tensor/philox.hpp"
 
 namespace xgrad {
 
@@ -28,6 +29,18 @@ struct ScoreOperand {
   std::array<std::int64_t, 4> strides{};  ///< element strides over (B, N, T, S)
 };
 
+/// The dropout factors D (B, N, T, S) of one attention call (0 for a dropped weight, 1 / (1 - rate) for a kept
+/// one): a kept mask, or drawn from a Philox stream wherever a kernel needs them (only by kernels whose
+/// regenerates_dropout() is true), exactly the values RandomKernels::dropout_mask writes for that key.
+struct AttentionDropout {
+  const void* mask = nullptr;  ///< the kept factors in the kernel's dtype; null when drawn or without dropout
+  bool drawn = false;          ///< the factors are element i = dropout_keeps(key, i, dropout_threshold(rate))
+  PhiloxKey key = {};          ///< stream and first block of the draws
+  double rate = 0.0;           ///< drop probability in [0, 1) of the draws
+  /// Whether there is any dropout.
+  bool active() const { return mask != nullptr || drawn; }
+};
+
 /// Device kernels behind the fused attention core.
 class AttentionKernels {
  public:
@@ -36,27 +49,31 @@ class AttentionKernels {
   /// weights = masked_softmax(scale * Q·Kᵀ + bias) per (b, n) (blocked: mask == 0, s > t when `causal`, a -inf
   /// bias entry or a -inf logit; blocked weights are exactly 0, a row with nothing unblocked is all 0, and a
   /// row with a NaN (or +inf) among its unblocked logits is all NaN), written to
-  /// `weights`; then out = (weights ⊙ dropout_mask)·V (dropout_mask may be null). `weights` may be null when
-  /// nobody needs them (inference): each (b, n) block then lives in the kernel's own workspace.
+  /// `weights`; then out = (weights ⊙ D)·V with D the dropout factors (none when !dropout.active()). `weights`
+  /// may be null when nobody needs them (inference): each (b, n) block then lives in the kernel's own workspace.
   virtual void forward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v,
                        double scale, const ScoreOperand& bias, const ScoreOperand& mask, bool causal,
-                       const void* dropout_mask, void* weights, void* out) const = 0;
+                       const AttentionDropout& dropout, void* weights, void* out) const = 0;
 
   /// Back-propagates one cotangent: `dout` (B, T, N, Dv) of the output and/or `dweights` (B, N, T, S) of the
   /// returned weights (taken as post-dropout when `dweights_after_dropout`), either may be null. Accumulates
   /// (+=) into dq, dk, dv when not null, writes the logits' gradient to `dlogits` when not null.
-  /// `causal`, `bias` and `mask` must be the forward's: `causal` lets the kernel skip the blocked keys s > t.
+  /// `causal`, `bias`, `mask` and `dropout` must be the forward's: `causal` lets the kernel skip the blocked keys.
   /// `weights` are the forward's; they may be null only when recomputes_weights(), and then the kernel
   /// recomputes them from q, k, scale, bias and mask (q and k are then never null).
   virtual void backward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v,
                         const void* weights, const ScoreOperand& bias, const ScoreOperand& mask,
-                        const void* dropout_mask, double scale, bool causal, const void* dout, const void* dweights,
+                        const AttentionDropout& dropout, double scale, bool causal, const void* dout, const void* dweights,
                         bool dweights_after_dropout, void* dq, void* dk, void* dv, void* dlogits) const = 0;
 
   /// Whether backward() can recompute the weights bitwise as the forward produced them, so that a recording
   /// forward need not keep its (B, N, T, S) weights for the backward: memory in T·S per call then stays in
   /// the kernel's per-thread workspace instead of growing with the batch, the heads and the layers.
   virtual bool recomputes_weights() const { return false; }
+
+  /// Whether forward() and backward() take drawn dropout factors (AttentionDropout::drawn), so that a training
+  /// forward need not keep a (B, N, T, S) mask for the backward either.
+  virtual bool regenerates_dropout() const { return false; }
 };
 
 }  // namespace xgrad

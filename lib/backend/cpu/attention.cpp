@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "backend/cpu/dropout_factors.hpp"
 #include "backend/cpu/rows.hpp"
 #include "backend/cpu/parallel.hpp"
 #include "xgrad/backend/attention.hpp"
@@ -246,16 +247,52 @@ class HeadLogits {
   std::vector<T> kt_;
 };
 
+// The dropout factors D of a few rows of one (batch, head) block, rows S apart: the kept mask's, or drawn into
+// this thread's buffer exactly as the mask kernel would have written them. Columns from `keys` on are then
+// other finite factors, which no caller reads: rows are drawn to whole runs of 16, the draw's vector width.
+// One per thread.
+template <class T>
+class DropoutRows {
+ public:
+  DropoutRows(const AttentionDropout& dropout, const AttentionDims& d)
+      : dropout_(dropout),
+        threshold_(dropout.drawn ? dropout_threshold(dropout.rate) : 0),
+        keep_(dropout.drawn ? T(1.0 / (1.0 - dropout.rate)) : T(0)),
+        T_(d.T),
+        S_(d.S) {}
+
+  /// D[bh][t0 .. t0 + rows)[0 .. keys) with row stride S; null without dropout.
+  const T* rows(int64_t bh, int64_t t0, int64_t rows, int64_t keys) {
+    const int64_t first = (bh * T_ + t0) * S_;
+    if (!dropout_.drawn) return dropout_.mask ? static_cast<const T*>(dropout_.mask) + first : nullptr;
+    drawn_.resize(std::max(drawn_.size(), static_cast<std::size_t>(rows * S_)));
+    const auto width = static_cast<std::uint64_t>(std::min(S_, (keys + 15) / 16 * 16));
+    for (int64_t i = 0; i < rows; ++i) {
+      const auto begin = static_cast<std::uint64_t>(first + i * S_);
+      cpu::draw_dropout_factors(dropout_.key, begin, begin + width, threshold_, keep_, drawn_.data() + i * S_);
+    }
+    return drawn_.data();
+  }
+
+ private:
+  const AttentionDropout& dropout_;
+  std::uint64_t threshold_;
+  T keep_;
+  int64_t T_, S_;
+  std::vector<T> drawn_;
+};
+
 // Per (batch, head) and block of kTileRows query rows: Z = scale·Q·Kᵀ into a block that stays in L1, P =
 // masked_softmax(Z + bias) row by row (into `weights` when kept), P' = P ⊙ D with dropout, O = P'·V. Kᵀ is
 // copied once per head into rows padded with zeros to whole tiles, so the score tiles need no column tail;
 // causal blocks stop at the diagonal.
 template <class T, class M>
 void tiled_forward(const AttentionDims& d, const T* q, const T* k, const T* v, T scale, const ScoreOperand& bias,
-                   const ScoreOperand& mask, bool causal, const T* drop, T* weights, T* out) {
+                   const ScoreOperand& mask, bool causal, const AttentionDropout& dropout, T* weights, T* out) {
   const int64_t ldk = d.N * d.Dk, ldv = d.N * d.Dv, TS = d.T * d.S;
   cpu::parallel_for(d.B * d.N, 1, [&](int64_t bn0, int64_t bn1) {
     HeadLogits<T> logits(d, true, causal);
+    DropoutRows<T> factors(dropout, d);
     const int64_t padded = logits.ld();
     std::vector<T> z(static_cast<std::size_t>(kTileRows * padded));
     for (int64_t bn = bn0; bn < bn1; ++bn) {
@@ -271,12 +308,12 @@ void tiled_forward(const AttentionDims& d, const T* q, const T* k, const T* v, T
         T* p = weights ? weights + bn * TS + t0 * d.S : z.data();
         const int64_t ldp = weights ? d.S : padded;
         softmax_rows<T, M>(d, b, n, t0, t0 + rows, causal, bias, mask, z.data(), padded, p, ldp, weights ? d.S : keys);
-        if (drop) {  // P' = P ⊙ D into the scratch block (P itself stays as the kept weights)
-          const T* dm = drop + bn * TS + t0 * d.S;
+        const T* dm = factors.rows(bn, t0, rows, keys);
+        if (dm) {  // P' = P ⊙ D into the scratch block (P itself stays as the kept weights)
           for (int64_t i = 0; i < rows; ++i)
             for (int64_t s = 0; s < keys; ++s) z[i * padded + s] = p[i * ldp + s] * dm[i * d.S + s];
         }
-        small_product(rows, d.Dv, keys, drop ? z.data() : p, drop ? padded : ldp, int64_t{1}, vh, ldv, T(1),
+        small_product(rows, d.Dv, keys, dm ? z.data() : p, dm ? padded : ldp, int64_t{1}, vh, ldv, T(1),
                       oh + t0 * ldv, ldv);
       }
     }
@@ -285,12 +322,13 @@ void tiled_forward(const AttentionDims& d, const T* q, const T* k, const T* v, T
 
 template <class T, class M>
 void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T scale, const ScoreOperand& bias,
-                   const ScoreOperand& mask, bool causal, const T* drop, T* weights, T* out) {
+                   const ScoreOperand& mask, bool causal, const AttentionDropout& dropout, T* weights, T* out) {
   const int64_t ldk = d.N * d.Dk, ldv = d.N * d.Dv, TS = d.T * d.S;
   // (batch, head) blocks are independent: each thread takes a run of them with its own scratch block.
   cpu::parallel_for(d.B * d.N, 1, [&](int64_t bn0, int64_t bn1) {
     std::vector<T> scratch_block(static_cast<std::size_t>(TS));
     HeadLogits<T> logits(d, false, causal);
+    DropoutRows<T> factors(dropout, d);
     T* scratch = scratch_block.data();
     for (int64_t bn = bn0; bn < bn1; ++bn) {
       const int64_t b = bn / d.N, n = bn % d.N;
@@ -300,7 +338,6 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
       T* oh = out + b * d.T * ldv + n * d.Dv;
       // Without returned weights P lives only in the scratch block, which stays hot in cache.
       T* w = weights ? weights + (b * d.N + n) * TS : scratch;
-      const T* dm = drop ? drop + (b * d.N + n) * TS : nullptr;
       for_each_block(d, causal, [&](const RowBlock& r) {
         const int64_t rows = r.t1 - r.t0, ke = r.key_end;
         T* wb = w + r.t0 * d.S;
@@ -309,9 +346,9 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
         // the P·V product reads.
         softmax_rows<T, M>(d, b, n, r.t0, r.t1, causal, bias, mask, wb, d.S, wb, d.S, weights ? d.S : ke);
         const T* p = wb;
-        if (dm) {  // P' = P ⊙ D: in place when P is not returned, else kept aside in the scratch block
+        if (const T* db = factors.rows(bn, r.t0, rows, ke)) {
+          // P' = P ⊙ D: in place when P is not returned, else kept aside in the scratch block
           T* pd = weights ? scratch + r.t0 * d.S : wb;
-          const T* db = dm + r.t0 * d.S;
           for (int64_t i = 0; i < rows * d.S; ++i) pd[i] = wb[i] * db[i];
           p = pd;
         }
@@ -327,8 +364,9 @@ void forward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, T
 // softmax_rows, so the gradients are bitwise those from kept weights; Q and K are then always given.
 template <class T, class M>
 void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, const T* weights,
-                    const ScoreOperand& bias, const ScoreOperand& mask, const T* drop, T scale, bool causal,
-                    const T* dout, const T* dweights, bool after_dropout, T* dq, T* dk, T* dv, T* dlogits) {
+                    const ScoreOperand& bias, const ScoreOperand& mask, const AttentionDropout& dropout, T scale,
+                    bool causal, const T* dout, const T* dweights, bool after_dropout, T* dq, T* dk, T* dv,
+                    T* dlogits) {
   const int64_t ldk = d.N * d.Dk, ldv = d.N * d.Dv, TS = d.T * d.S;
   const bool need_logits = dq || dk || dlogits;
   const int64_t block_rows = causal ? std::min(kCausalBlock, d.T) : d.T;
@@ -338,6 +376,7 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
     std::vector<T> scratch_block(static_cast<std::size_t>(2 * TS)), vt(static_cast<std::size_t>(d.S * d.Dv));
     std::optional<HeadLogits<T>> logits;
     std::vector<T> recomputed;  // one block of P, rows logits->ld() apart
+    DropoutRows<T> factors(dropout, d);
     if (!weights) {
       logits.emplace(d, tiled_forward_applies<T>(d), causal);
       recomputed.resize(static_cast<std::size_t>(block_rows * logits->ld()));
@@ -352,7 +391,6 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
       T* dqh = dq ? dq + b * d.T * ldk + n * d.Dk : nullptr;
       T* dkh = dk ? dk + b * d.S * ldk + n * d.Dk : nullptr;
       T* dvh = dv ? dv + b * d.S * ldv + n * d.Dv : nullptr;
-      const T* dm_all = drop ? drop + bn : nullptr;
       if (logits) logits->set_head(k, b, n);
       // Vᵀ (Dv, S) once per head, for the same reason as Kᵀ in the forward: dO·Vᵀ then runs as a plain product.
       if (need_logits && doh) transpose_into(vh, ldv, d.S, d.Dv, vt.data(), d.S);
@@ -365,7 +403,7 @@ void backward_typed(const AttentionDims& d, const T* q, const T* k, const T* v, 
           softmax_rows<T, M>(d, b, n, r.t0, r.t1, causal, bias, mask, recomputed.data(), ldp, recomputed.data(),
                              ldp, ke);
         }
-        const T* dm = dm_all ? dm_all + r.t0 * d.S : nullptr;
+        const T* dm = factors.rows(bh, r.t0, rows, ke);
         T* dp = scratch;        // dP (rows, S)
         T* tmp = scratch + TS;  // P' for dV, then dZ when dlogits is not wanted
         // O = P'·V  =>  dV += P'ᵀ·dO   (the product reads P' up to key_end)
@@ -430,7 +468,7 @@ void with_mask_type(const ScoreOperand& mask, Fn&& fn) {
 class CpuAttentionKernels final : public AttentionKernels {
  public:
   void forward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v, double scale,
-               const ScoreOperand& bias, const ScoreOperand& mask, bool causal, const void* dropout_mask,
+               const ScoreOperand& bias, const ScoreOperand& mask, bool causal, const AttentionDropout& dropout,
                void* weights, void* out) const override {
     typed(dtype, [&](auto t) {
       using T = decltype(t);
@@ -438,13 +476,14 @@ class CpuAttentionKernels final : public AttentionKernels {
         using M = decltype(m);
         const auto forward = tiled_forward_applies<T>(d) ? tiled_forward<T, M> : forward_typed<T, M>;
         forward(d, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), T(scale), bias, mask,
-                causal, static_cast<const T*>(dropout_mask), static_cast<T*>(weights), static_cast<T*>(out));
+                causal, dropout, static_cast<T*>(weights), static_cast<T*>(out));
       });
     });
   }
 
   void backward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v, const void* weights,
-                const ScoreOperand& bias, const ScoreOperand& mask, const void* dropout_mask, double scale, bool causal,
+                const ScoreOperand& bias, const ScoreOperand& mask, const AttentionDropout& dropout, double scale,
+                bool causal,
                 const void* dout, const void* dweights, bool dweights_after_dropout, void* dq, void* dk, void* dv,
                 void* dlogits) const override {
     if (!weights && (!q || !k))
@@ -454,7 +493,7 @@ class CpuAttentionKernels final : public AttentionKernels {
       with_mask_type<T>(mask, [&](auto m) {
         backward_typed<T, decltype(m)>(
             d, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
-            static_cast<const T*>(weights), bias, mask, static_cast<const T*>(dropout_mask), T(scale), causal,
+            static_cast<const T*>(weights), bias, mask, dropout, T(scale), causal,
             static_cast<const T*>(dout), static_cast<const T*>(dweights), dweights_after_dropout, static_cast<T*>(dq),
             static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(dlogits));
       });
@@ -462,6 +501,7 @@ class CpuAttentionKernels final : public AttentionKernels {
   }
 
   bool recomputes_weights() const override { return true; }
+  bool regenerates_dropout() const override { return true; }
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "backend/cpu/dropout_factors.hpp"
 #include "backend/cpu/parallel.hpp"
 
 namespace xgrad {
@@ -49,14 +50,9 @@ class CpuRandomKernels final : public RandomKernels {
       T* m = static_cast<T*>(mask);
       const T keep = T(1.0 / (1.0 - rate));
       const std::uint64_t threshold = dropout_threshold(rate);
-      // Chunks start on multiples of 64 elements, hence of 4: each block is read by one chunk only.
       cpu::parallel_elements(n, [&](std::int64_t i0, std::int64_t i1) {
-        std::int64_t i = i0;
-        for (; i + 4 <= i1; i += 4) {
-          const PhiloxBlock blk = philox_block(key.seed, key.offset + static_cast<std::uint64_t>(i) / 4);
-          for (int j = 0; j < 4; ++j) m[i + j] = keep * T(blk.w[j] >= threshold);  // no branch
-        }
-        for (; i < i1; ++i) m[i] = keep * T(dropout_keeps(key, static_cast<std::uint64_t>(i), threshold));
+        cpu::draw_dropout_factors(key, static_cast<std::uint64_t>(i0), static_cast<std::uint64_t>(i1), threshold,
+                                  keep, m + i0);
       });
     });
   }

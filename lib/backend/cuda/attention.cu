@@ -337,7 +337,7 @@ class CudaAttentionKernels final : public AttentionKernels {
   explicit CudaAttentionKernels(const Context& ctx) : ctx_(ctx) {}
 
   void forward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v, double scale,
-               const ScoreOperand& bias, const ScoreOperand& mask, bool causal, const void* dropout_mask,
+               const ScoreOperand& bias, const ScoreOperand& mask, bool causal, const AttentionDropout& dropout,
                void* weights, void* out) const override {
     if (d.B * d.N * d.T == 0) return;
     ctx_.activate();
@@ -347,7 +347,7 @@ class CudaAttentionKernels final : public AttentionKernels {
         using M = decltype(m);
         ForwardArgs<T, M> a{d, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
                             static_cast<T>(scale), static_cast<const T*>(bias.data), {}, static_cast<const M*>(mask.data),
-                            {}, causal, static_cast<const T*>(dropout_mask), static_cast<T*>(weights),
+                            {}, causal, static_cast<const T*>(dropout.mask), static_cast<T*>(weights),
                             static_cast<T*>(out)};
         for (int i = 0; i < 4; ++i) a.bias_strides[i] = bias.strides[i], a.mask_strides[i] = mask.strides[i];
         const int64_t width = d.Dk > d.Dv ? d.Dk : d.Dv;
@@ -361,9 +361,10 @@ class CudaAttentionKernels final : public AttentionKernels {
     });
   }
 
-  // recomputes_weights() is false here, so `weights` are always the forward's and bias and mask are not needed.
+  // recomputes_weights() and regenerates_dropout() are false here, so `weights` are always the forward's, bias and
+  // mask are not needed, and dropout factors come as a kept mask.
   void backward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v, const void* weights,
-                const ScoreOperand& /*bias*/, const ScoreOperand& /*mask*/, const void* dropout_mask, double scale,
+                const ScoreOperand& /*bias*/, const ScoreOperand& /*mask*/, const AttentionDropout& dropout, double scale,
                 bool causal, const void* dout, const void* dweights,
                 bool dweights_after_dropout, void* dq, void* dk, void* dv, void* dlogits) const override {
     if (d.B * d.N * d.T * d.S == 0) return;
@@ -371,7 +372,7 @@ class CudaAttentionKernels final : public AttentionKernels {
     dispatch_floating(dtype, "attention", [&](auto t) {
       using T = decltype(t);
       backward_typed<T>(ctx_, dtype, d, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
-                        static_cast<const T*>(weights), static_cast<const T*>(dropout_mask), static_cast<T>(scale),
+                        static_cast<const T*>(weights), static_cast<const T*>(dropout.mask), static_cast<T>(scale),
                         causal, static_cast<const T*>(dout), static_cast<const T*>(dweights), dweights_after_dropout,
                         static_cast<T*>(dq), static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(dlogits));
     });
