@@ -37,8 +37,6 @@ struct AttentionDropout {
   bool drawn = false;          ///< the factors are element i = dropout_keeps(key, i, dropout_threshold(rate))
   PhiloxKey key = {};          ///< stream and first block of the draws
   double rate = 0.0;           ///< drop probability in [0, 1) of the draws
-  /// Whether there is any dropout.
-  bool active() const { return mask != nullptr || drawn; }
 };
 
 /// Device kernels behind the fused attention core.
@@ -49,7 +47,7 @@ class AttentionKernels {
   /// weights = masked_softmax(scale * Q·Kᵀ + bias) per (b, n) (blocked: mask == 0, s > t when `causal`, a -inf
   /// bias entry or a -inf logit; blocked weights are exactly 0, a row with nothing unblocked is all 0, and a
   /// row with a NaN (or +inf) among its unblocked logits is all NaN), written to
-  /// `weights`; then out = (weights ⊙ D)·V with D the dropout factors (none when !dropout.active()). `weights`
+  /// `weights`; then out = (weights ⊙ D)·V with D the dropout factors (none without mask or draws). `weights`
   /// may be null when nobody needs them (inference): each (b, n) block then lives in the kernel's own workspace.
   virtual void forward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v,
                        double scale, const ScoreOperand& bias, const ScoreOperand& mask, bool causal,
@@ -63,8 +61,9 @@ class AttentionKernels {
   /// recomputes them from q, k, scale, bias and mask (q and k are then never null).
   virtual void backward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v,
                         const void* weights, const ScoreOperand& bias, const ScoreOperand& mask,
-                        const AttentionDropout& dropout, double scale, bool causal, const void* dout, const void* dweights,
-                        bool dweights_after_dropout, void* dq, void* dk, void* dv, void* dlogits) const = 0;
+                        const AttentionDropout& dropout, double scale, bool causal, const void* dout,
+                        const void* dweights, bool dweights_after_dropout, void* dq, void* dk, void* dv,
+                        void* dlogits) const = 0;
 
   /// Whether backward() can recompute the weights bitwise as the forward produced them, so that a recording
   /// forward need not keep its (B, N, T, S) weights for the backward: memory in T·S per call then stays in

@@ -255,11 +255,7 @@ template <class T>
 class DropoutRows {
  public:
   DropoutRows(const AttentionDropout& dropout, const AttentionDims& d)
-      : dropout_(dropout),
-        threshold_(dropout.drawn ? dropout_threshold(dropout.rate) : 0),
-        keep_(dropout.drawn ? T(1.0 / (1.0 - dropout.rate)) : T(0)),
-        T_(d.T),
-        S_(d.S) {}
+      : dropout_(dropout), factors_(dropout.drawn ? dropout.rate : 0.0), T_(d.T), S_(d.S) {}
 
   /// D[bh][t0 .. t0 + rows)[0 .. keys) with row stride S; null without dropout.
   const T* rows(int64_t bh, int64_t t0, int64_t rows, int64_t keys) {
@@ -269,15 +265,14 @@ class DropoutRows {
     const auto width = static_cast<std::uint64_t>(std::min(S_, (keys + 15) / 16 * 16));
     for (int64_t i = 0; i < rows; ++i) {
       const auto begin = static_cast<std::uint64_t>(first + i * S_);
-      cpu::draw_dropout_factors(dropout_.key, begin, begin + width, threshold_, keep_, drawn_.data() + i * S_);
+      factors_.draw(dropout_.key, begin, begin + width, drawn_.data() + i * S_);
     }
     return drawn_.data();
   }
 
  private:
   const AttentionDropout& dropout_;
-  std::uint64_t threshold_;
-  T keep_;
+  cpu::DropoutFactors<T> factors_;
   int64_t T_, S_;
   std::vector<T> drawn_;
 };
@@ -483,9 +478,8 @@ class CpuAttentionKernels final : public AttentionKernels {
 
   void backward(DType dtype, const AttentionDims& d, const void* q, const void* k, const void* v, const void* weights,
                 const ScoreOperand& bias, const ScoreOperand& mask, const AttentionDropout& dropout, double scale,
-                bool causal,
-                const void* dout, const void* dweights, bool dweights_after_dropout, void* dq, void* dk, void* dv,
-                void* dlogits) const override {
+                bool causal, const void* dout, const void* dweights, bool dweights_after_dropout, void* dq, void* dk,
+                void* dv, void* dlogits) const override {
     if (!weights && (!q || !k))
       throw std::logic_error("attention backward: recomputing the weights needs q and k, got a null pointer");
     typed(dtype, [&](auto t) {

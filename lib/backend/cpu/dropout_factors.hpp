@@ -46,7 +46,8 @@ inline void philox_keeps4(std::uint64_t seed, std::uint64_t first, std::uint32_t
 
 /// Four factors (keep or 0) from four all-ones or all-zero 64-bit lanes.
 inline void store_factors(__m256i keeps, float keep, float* out) {
-  const __m128i packed = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(keeps, _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0)));
+  const __m256i even_words = _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0);
+  const __m128i packed = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(keeps, even_words));
   _mm_storeu_ps(out, _mm_and_ps(_mm_castsi128_ps(packed), _mm_set1_ps(keep)));
 }
 inline void store_factors(__m256i keeps, double keep, double* out) {
@@ -54,29 +55,40 @@ inline void store_factors(__m256i keeps, double keep, double* out) {
 }
 #endif
 
-/// out[i - begin] = keep · (dropout_keeps(key, i, threshold)) for i in [begin, end): one Philox block per four
-/// elements, so the values depend only on the indices, not on how a caller splits the range.
+/// The factors of dropout at a rate in [0, 1): 1 / (1 - rate) for a kept element, 0 for a dropped one.
 template <class T>
-void draw_dropout_factors(const PhiloxKey& key, std::uint64_t begin, std::uint64_t end, std::uint64_t threshold,
-                          T keep, T* out) {
-  // A threshold of a rate in [0, 1) is below 2^32, so the words compare as 32-bit numbers; the factor is a
-  // select, not a conversion and a multiply.
-  const auto limit = static_cast<std::uint32_t>(threshold);
-  const T zero = T(0);
-  std::uint64_t i = begin;
-  auto one_block = [&] {  // up to the next multiple of 4, or to `end`
-    const PhiloxBlock block = philox_block(key.seed, key.offset + i / 4);
-    for (std::uint64_t lane = i % 4; lane < 4 && i < end; ++lane, ++i) *out++ = block.w[lane] >= limit ? keep : zero;
-  };
-  if (i % 4 != 0 && i < end) one_block();
+class DropoutFactors {
+ public:
+  /// Factors of dropout at `rate` in [0, 1).
+  explicit DropoutFactors(double rate)
+      : limit_(static_cast<std::uint32_t>(dropout_threshold(rate))), keep_(T(1.0 / (1.0 - rate))) {}
+
+  /// out[i - begin] = the factor of element i of the mask drawn from `key` (kept when dropout_keeps), for i in
+  /// [begin, end): one Philox block per four elements, so the values depend only on the indices, not on how a
+  /// caller splits the range.
+  void draw(const PhiloxKey& key, std::uint64_t begin, std::uint64_t end, T* out) const {
+    std::uint64_t i = begin;
+    // The threshold of a rate below 1 is below 2^32, so the words compare as 32-bit numbers, and the factor is
+    // a select rather than a conversion and a multiply.
+    auto one_block = [&] {  // up to the next multiple of 4, or to `end`
+      const PhiloxBlock block = philox_block(key.seed, key.offset + i / 4);
+      for (std::uint64_t lane = i % 4; lane < 4 && i < end; ++lane, ++i)
+        *out++ = block.w[lane] >= limit_ ? keep_ : T(0);
+    };
+    if (i % 4 != 0 && i < end) one_block();
 #if defined(__AVX2__)
-  __m256i keeps[4];
-  for (; i + 16 <= end; i += 16, out += 16) {
-    philox_keeps4(key.seed, key.offset + i / 4, limit, keeps);
-    for (int j = 0; j < 4; ++j) store_factors(keeps[j], keep, out + 4 * j);
-  }
+    __m256i keeps[4];
+    for (; i + 16 <= end; i += 16, out += 16) {
+      philox_keeps4(key.seed, key.offset + i / 4, limit_, keeps);
+      for (int j = 0; j < 4; ++j) store_factors(keeps[j], keep_, out + 4 * j);
+    }
 #endif
-  while (i < end) one_block();
-}
+    while (i < end) one_block();
+  }
+
+ private:
+  std::uint32_t limit_;
+  T keep_;
+};
 
 }  // namespace xgrad::cpu

@@ -48,11 +48,9 @@ class CpuRandomKernels final : public RandomKernels {
     dispatch_floating(dtype, "dropout", [&](auto t) {
       using T = decltype(t);
       T* m = static_cast<T*>(mask);
-      const T keep = T(1.0 / (1.0 - rate));
-      const std::uint64_t threshold = dropout_threshold(rate);
+      const cpu::DropoutFactors<T> factors(rate);
       cpu::parallel_elements(n, [&](std::int64_t i0, std::int64_t i1) {
-        cpu::draw_dropout_factors(key, static_cast<std::uint64_t>(i0), static_cast<std::uint64_t>(i1), threshold,
-                                  keep, m + i0);
+        factors.draw(key, static_cast<std::uint64_t>(i0), static_cast<std::uint64_t>(i1), m + i0);
       });
     });
   }
