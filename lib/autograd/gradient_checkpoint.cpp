@@ -14,26 +14,22 @@ namespace {
 
 constexpr const char* kWho = "gradient_checkpoint";
 
-// (seed, offset) of each generator: its whole state.
-using GeneratorStates = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
-
-GeneratorStates states_of(const std::vector<Generator*>& generators) {
-  GeneratorStates states;
-  for (const Generator* g : generators) states.emplace_back(g->initial_seed(), g->offset());
+// A Generator's whole state is its value (seed and offset), so copies save it and assignment restores it.
+std::vector<Generator> states_of(const std::vector<Generator*>& generators) {
+  std::vector<Generator> states;
+  for (const Generator* g : generators) states.push_back(*g);
   return states;
 }
 
-void restore(const std::vector<Generator*>& generators, const GeneratorStates& states) {
-  for (std::size_t i = 0; i < generators.size(); ++i) {
-    generators[i]->seed(states[i].first);
-    generators[i]->set_offset(states[i].second);
-  }
+void restore(const std::vector<Generator*>& generators, const std::vector<Generator>& states) {
+  for (std::size_t i = 0; i < generators.size(); ++i) *generators[i] = states[i];
 }
 
-// Puts the generators' current states back when the recomputation ends, also by an exception.
+// Sets the generators to `to` for the recomputation and puts their current states back when it ends, also by
+// an exception.
 class RewindGenerators {
  public:
-  RewindGenerators(const std::vector<Generator*>& generators, const GeneratorStates& to)
+  RewindGenerators(const std::vector<Generator*>& generators, const std::vector<Generator>& to)
       : generators_(generators), now_(states_of(generators)) {
     restore(generators_, to);
   }
@@ -43,7 +39,7 @@ class RewindGenerators {
 
  private:
   const std::vector<Generator*>& generators_;
-  GeneratorStates now_;
+  std::vector<Generator> now_;
 };
 
 // A 64-bit hash of the tensor's bytes in four independent multiply-xor lanes, so it runs at memory speed
@@ -86,7 +82,7 @@ Tensor gradient_checkpoint(const CheckpointSegment& segment, const std::vector<T
   for (const Tensor& t : options.parameters) recorded.push_back(&t);
   if (!needs_recording(std::span<const Tensor* const>(recorded))) return segment(inputs);
 
-  const GeneratorStates before = states_of(options.generators);
+  const std::vector<Generator> before = states_of(options.generators);
   Tensor out;
   {
     NoGradGuard no_grad;

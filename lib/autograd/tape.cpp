@@ -44,19 +44,20 @@ Tape& tape() { return *active_tape; }
 // Drops nodes whose output is unreachable: no handle and no later node refers to it, so no
 // gradient can ever arrive there. Walking from the end frees chains of dead nodes in one pass.
 void compact() {
-  std::vector<bool> keep(tape().nodes.size());
-  for (std::size_t i = tape().nodes.size(); i-- > 0;) {
-    keep[i] = !tape().nodes[i].output.expired();
-    if (!keep[i]) tape().nodes[i] = Node{};
+  std::vector<Node>& nodes = tape().nodes;
+  std::vector<bool> keep(nodes.size());
+  for (std::size_t i = nodes.size(); i-- > 0;) {
+    keep[i] = !nodes[i].output.expired();
+    if (!keep[i]) nodes[i] = Node{};
   }
   std::size_t next = 0;
-  for (std::size_t i = 0; i < tape().nodes.size(); ++i) {
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
     if (!keep[i]) continue;
-    if (auto out = tape().nodes[i].output.lock()) out->node = static_cast<std::int64_t>(next);
-    if (next != i) tape().nodes[next] = std::move(tape().nodes[i]);
+    if (auto out = nodes[i].output.lock()) out->node = static_cast<std::int64_t>(next);
+    if (next != i) nodes[next] = std::move(nodes[i]);
     ++next;
   }
-  tape().nodes.resize(next);
+  nodes.resize(next);
   tape().compact_at = std::max<std::size_t>(4096, 2 * next);
 }
 
@@ -131,18 +132,19 @@ class LeafReadiness {
     if (leaf_hooks.empty()) return;
     // Only nodes the walk from `start` reaches count: the tape may also hold other graphs (another loss, a
     // forward pass never differentiated), whose leaves get no gradient from this pass.
+    const std::vector<Node>& nodes = tape().nodes;
     std::vector<bool> reached(start + 1);
     reached[start] = true;
     for (std::size_t n = start + 1; n-- > 0;) {
       if (!reached[n]) continue;
-      for (const auto& input : tape().nodes[n].inputs)
+      for (const auto& input : nodes[n].inputs)
         if (input && has_live_node(*input) && static_cast<std::size_t>(input->node) < n)
           reached[static_cast<std::size_t>(input->node)] = true;
     }
     std::unordered_set<const TensorImpl*> seen;
     for (std::size_t n = 0; n <= start; ++n) {
       if (!reached[n]) continue;
-      for (const auto& input : tape().nodes[n].inputs)
+      for (const auto& input : nodes[n].inputs)
         if (input && input->node < 0 && seen.insert(input.get()).second) pending_.emplace_back(n, input);
     }
   }
@@ -188,20 +190,22 @@ void record(std::string_view op, std::span<const Tensor* const> inputs, Tensor& 
   needing_grad.reserve(inputs.size());
   for (const Tensor* t : inputs)
     needing_grad.push_back(t && t->defined() && t->requires_grad() ? t->impl_ptr() : nullptr);
-  tape().nodes.emplace_back(op, std::move(needing_grad), output.impl_ptr(), std::move(backward));
+  Tape& t = tape();
+  t.nodes.emplace_back(op, std::move(needing_grad), output.impl_ptr(), std::move(backward));
   out.requires_grad = true;
-  out.node = static_cast<std::int64_t>(tape().nodes.size() - 1);
-  out.tape_id = tape().id;
-  out.tape_generation = tape().generation;
-  if (tape().nodes.size() >= tape().compact_at) compact();
+  out.node = static_cast<std::int64_t>(t.nodes.size() - 1);
+  out.tape_id = t.id;
+  out.tape_generation = t.generation;
+  if (t.nodes.size() >= t.compact_at) compact();
 }
 
 std::size_t tape_size() { return tape().nodes.size(); }
 
 void clear_tape() {
-  tape().nodes.clear();
-  ++tape().generation;
-  tape().compact_at = 4096;
+  Tape& t = tape();
+  t.nodes.clear();
+  ++t.generation;
+  t.compact_at = 4096;
 }
 
 std::size_t add_leaf_grad_ready_hook(LeafGradReadyHook hook) {
@@ -317,8 +321,9 @@ void Tensor::backward(const BackwardOptions& options) const {
     }
   }
   leaves.fire_above(-1);
-  if (consumed == tape().nodes.size())
-    tape().nodes.clear();  // the usual training step: keeps the capacity for the next one
+  std::vector<Node>& nodes = tape().nodes;
+  if (consumed == nodes.size())
+    nodes.clear();  // the usual training step: keeps the capacity for the next one
   else if (consumed > 0)
     compact();
 }
