@@ -239,12 +239,11 @@ Tensor activated_linear(const Tensor& a, LinearInputActivation activation, const
              // Y = act(A)·op(W) + b  =>  db = dY summed over every row
              if (ctx.needs_grad(2)) ctx.accumulate(2, sum_to(g, {p.n}));
              if (ctx.needs_grad(0)) {  // dA = act'(A) ⊙ dY op(W)ᵀ
-               Tensor dh = Tensor::empty(sa.shape(), sa.dtype(), sa.device());
-               accumulate_grad_a(p, g, sw, dh, 0.0);  // batch 1: the weight is one matrix
                Tensor da = Tensor::empty(sa.shape(), sa.dtype(), sa.device());
-               g.backend().elementwise().unary_backward(kind, sa.dtype(), dh.raw_data(),
+               accumulate_grad_a(p, g, sw, da, 0.0);  // dY op(W)ᵀ; batch 1: the weight is one matrix
+               g.backend().elementwise().unary_backward(kind, sa.dtype(), da.raw_data(),
                                                         (reads_output ? h : sa).raw_data(), da.raw_data(),
-                                                        sa.numel(), 0.0);
+                                                        sa.numel(), 0.0);  // in place: ⊙ act'(A)
                ctx.accumulate(0, std::move(da));
              }
            });

@@ -46,7 +46,7 @@ class ElementwiseKernels {
   virtual void unary(UnaryOp op, DType dtype, const void* in, void* out, std::int64_t n,
                      double param) const = 0;
   /// grad_in[i] = grad[i] * op'(x[i]) in one pass; `saved` is the op's output when
-  /// backward_uses_output(op), else its input.
+  /// backward_uses_output(op), else its input. grad_in may be grad (in place).
   virtual void unary_backward(UnaryOp op, DType dtype, const void* grad, const void* saved, void* grad_in,
                               std::int64_t n, double param) const = 0;
   /// out = cond != 0 ? a : b, all broadcast to out_shape; cond may be of any dtype.
