@@ -14,7 +14,7 @@ using namespace xgrad;
 
 namespace {
 
-// n standard normal values in `dtype`, as raw bytes held by a tensor.
+// A tensor of standard normal values in `dtype`, the same for the same seed.
 Tensor normal_values(const Shape& shape, DType dtype, std::uint64_t seed) {
   Generator gen(seed);
   return randn(shape, gen, dtype);
