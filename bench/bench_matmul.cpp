@@ -1,14 +1,20 @@
 // matmul forward + backward through the tape against raw cblas_sgemm doing the same three products
-// (C = A B, dA = dC Bᵀ, dB = Aᵀ dC), float32, in one run; prints GFLOP/s and the tape/raw ratio.
+// (C = A B, dA = dC Bᵀ, dB = Aᵀ dC), float32, in one run; prints GFLOP/s and the tape/raw ratio. Then single
+// products of the Tiny LM's step through the CPU backend's GEMM (which takes register tiles for some of them)
+// against the same cblas_sgemm call, alternating, with beta = 1 as most of the step's products accumulate.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "xgrad/autograd/tape.hpp"
+#include "xgrad/backend/backend.hpp"
+#include "xgrad/backend/linalg.hpp"
 #include "xgrad/ops/linalg.hpp"
 #include "xgrad/tensor/creation.hpp"
 
@@ -77,6 +83,62 @@ void shapes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_RawSgemm)->Apply(shapes);
 BENCHMARK(BM_TapeMatmul)->Apply(shapes);
 
+// One product C (m, n) += op(A)·op(B), args (m, k, n, trans_a, trans_b), row-major, contiguous.
+struct Product {
+  std::int64_t m, k, n;
+  bool ta, tb;
+  explicit Product(const benchmark::State& s)
+      : m(s.range(0)), k(s.range(1)), n(s.range(2)), ta(s.range(3) != 0), tb(s.range(4) != 0) {}
+};
+
+// Both calls in every iteration, in alternating order, each timed alone: the counters are each one's fastest
+// call and raw ÷ backend of those, so that the load drifting during a run (this benchmark's machines drift by
+// 15 % and more) hits both sides alike.
+void BM_ProductVsRaw(benchmark::State& state) {
+  const Product p(state);
+  Generator gen(1);
+  Tensor a = randn({p.m * p.k}, gen), b = randn({p.k * p.n}, gen), c = randn({p.m * p.n}, gen);
+  GemmArgs g;
+  g.trans_a = p.ta, g.trans_b = p.tb, g.m = p.m, g.n = p.n, g.k = p.k, g.beta = 1.0;
+  g.a = a.raw_data(), g.b = b.raw_data(), g.c = c.raw_data();
+  const LinalgKernels& kernels = backend(Device{}).linalg();
+  const auto m = static_cast<int>(p.m), k = static_cast<int>(p.k), n = static_cast<int>(p.n);
+  auto raw = [&] {
+    cblas_sgemm(CblasRowMajor, p.ta ? CblasTrans : CblasNoTrans, p.tb ? CblasTrans : CblasNoTrans, m, n, k, 1.f,
+                a.data<float>(), p.ta ? m : k, b.data<float>(), p.tb ? k : n, 1.f, c.data<float>(), n);
+  };
+  auto timed = [](auto&& fn) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    benchmark::ClobberMemory();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  double best_raw = 1e300, best_backend = 1e300;
+  bool raw_first = true;
+  for (auto _ : state) {
+    if (raw_first) best_raw = std::min(best_raw, timed(raw));
+    best_backend = std::min(best_backend, timed([&] { kernels.gemm(g); }));
+    if (!raw_first) best_raw = std::min(best_raw, timed(raw));
+    raw_first = !raw_first;
+  }
+  state.counters["raw_ms"] = best_raw;
+  state.counters["backend_ms"] = best_backend;
+  state.counters["raw/backend"] = best_raw / best_backend;
+}
+
+// The Tiny LM's products (2048 tokens, d_model 128, MLP 512, 65 symbols): forward X·Wᵀ, input gradient dY·W,
+// weight gradient dYᵀ·X.
+void step_products(benchmark::internal::Benchmark* b) {
+  for (auto [in, out] : {std::pair{128, 384}, {128, 512}, {512, 128}, {128, 128}, {128, 65}}) {
+    b->Args({2048, in, out, 0, 1});   // forward
+    b->Args({2048, out, in, 0, 0});   // input gradient
+    b->Args({out, 2048, in, 1, 0});   // weight gradient
+  }
+  b->Unit(benchmark::kMillisecond)->MinTime(1.0);
+}
+
+BENCHMARK(BM_ProductVsRaw)->Apply(step_products);
+
 // Console output plus, at the end, one line per shape: raw time over tape time (= tape GFLOP/s over
 // raw GFLOP/s), each the median CPU time of its repetitions.
 class RatioReporter : public benchmark::ConsoleReporter {
@@ -85,6 +147,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
       if (r.run_type != Run::RT_Aggregate || r.aggregate_name != "median") continue;
+      if (r.run_name.function_name != "BM_RawSgemm" && r.run_name.function_name != "BM_TapeMatmul") continue;
       (r.run_name.function_name == "BM_RawSgemm" ? raw_ : tape_)[r.run_name.args] = r.GetAdjustedCPUTime();
     }
     ConsoleReporter::ReportRuns(runs);

@@ -20,6 +20,7 @@
 #include "backend/cpu/dropout_factors.hpp"
 #include "backend/cpu/rows.hpp"
 #include "backend/cpu/parallel.hpp"
+#include "backend/cpu/tile_product.hpp"
 #include "xgrad/backend/attention.hpp"
 
 namespace xgrad {
@@ -111,72 +112,9 @@ void transpose_into(const T* in, int64_t ld, int64_t rows, int64_t cols, T* out,
     for (int64_t r = 0; r < rows; ++r) out[c * ld_out + r] = in[r * ld + c];
 }
 
-// ---- The register-tiled forward: tiles of kTileRows rows by kTileBatches xsimd batches of columns ----
-
-// The accumulators, one row of B and a broadcast entry of A must fit the vector registers: 6 x 4 = 24 of
-// AVX-512's 32, 6 x 2 = 12 of the 16 of AVX2 or SSE (where 6 x 4 spilled: the backward's tiled products then
-// ran no faster than OpenBLAS, and with 6 x 2 the Tiny LM step took 0.96x the time, docs/benchmarks.md).
-constexpr int kTileRows = 6, kTileBatches = XSIMD_WITH_AVX512F ? 4 : 2;
-
-// C (R, C·W) = alpha · A (R, K) · B (K, C·W), or C += that when Accumulate. A's entry (i, k) is at
-// a[i * a_row + k * a_k] (a_row = lda and a_k = 1 for A itself, 1 and lda for a stored Aᵀ) and is broadcast; B's
-// rows are loaded as batches, and the R·C sums stay in registers for the whole K loop. The loops are unrolled
-// from the start so that GCC keeps acc in registers rather than in a stack array.
-template <class T, int R, int C, bool Accumulate>
-void tile_product(int64_t K, const T* a, int64_t a_row, int64_t a_k, const T* b, int64_t ldb, T alpha, T* c,
-                  int64_t ldc) {
-  using Batch = xsimd::batch<T>;
-  constexpr int64_t W = Batch::size;
-  Batch acc[R][C];
-#pragma GCC unroll 8
-  for (int i = 0; i < R; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) acc[i][j] = Batch(T(0));
-  for (int64_t kk = 0; kk < K; ++kk) {
-    Batch row[C];
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) row[j] = Batch::load_unaligned(b + kk * ldb + j * W);
-#pragma GCC unroll 8
-    for (int i = 0; i < R; ++i) {
-      const Batch ai(a[i * a_row + kk * a_k]);
-#pragma GCC unroll 8
-      for (int j = 0; j < C; ++j) acc[i][j] = xsimd::fma(ai, row[j], acc[i][j]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < R; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) {
-      T* out = c + i * ldc + j * W;
-      if constexpr (Accumulate) xsimd::fma(acc[i][j], Batch(alpha), Batch::load_unaligned(out)).store_unaligned(out);
-      else (acc[i][j] * Batch(alpha)).store_unaligned(out);
-    }
-}
-
-template <class T>
-using TileProduct = void (*)(int64_t, const T*, int64_t, int64_t, const T*, int64_t, T, T*, int64_t);
-
-// Every (rows, batches) instance, at (rows - 1) * kTileBatches + batches - 1.
-template <class T, bool Accumulate, std::size_t... I>
-constexpr std::array<TileProduct<T>, sizeof...(I)> tile_table(std::index_sequence<I...>) {
-  return {&tile_product<T, static_cast<int>(I) / kTileBatches + 1, static_cast<int>(I) % kTileBatches + 1,
-                        Accumulate>...};
-}
-
-// C (rows, cols) = alpha · A (rows, K) · B (K, cols), or C += that when `accumulate`, for rows <= kTileRows and
-// cols a multiple of the batch width; A's entry (i, k) at a[i * a_row + k * a_k] (see tile_product).
-template <class T>
-void small_product(int64_t rows, int64_t cols, int64_t K, const T* a, int64_t a_row, int64_t a_k, const T* b,
-                   int64_t ldb, T alpha, T* c, int64_t ldc, bool accumulate = false) {
-  static constexpr auto kSet = tile_table<T, false>(std::make_index_sequence<kTileRows * kTileBatches>{});
-  static constexpr auto kAdd = tile_table<T, true>(std::make_index_sequence<kTileRows * kTileBatches>{});
-  const auto& table = accumulate ? kAdd : kSet;
-  constexpr int64_t W = xsimd::batch<T>::size;
-  for (int64_t c0 = 0; c0 < cols; c0 += kTileBatches * W) {
-    const int64_t batches = std::min<int64_t>(kTileBatches, (cols - c0) / W);
-    table[(rows - 1) * kTileBatches + batches - 1](K, a, a_row, a_k, b + c0, ldb, alpha, c + c0, ldc);
-  }
-}
+using cpu::kTileBatches;
+using cpu::kTileRows;
+using cpu::small_product;
 
 // C (m, n) = alpha · op(A)·B, or C += that when `accumulate`, for the backward's per-block products: register
 // tiles of up to kTileRows rows when C's width is whole SIMD batches, else gemm. These products (16 query rows

@@ -1,5 +1,7 @@
-// CPU products: OpenBLAS CBLAS straight on the contiguous buffers, transpose flags instead of copies; bfloat16
-// products (GemmArgs::bf16_operands) through oneDNN (bf16_gemm.hpp), cut into the same blocks.
+// CPU products: a product whose second operand fits L2 and whose first is not transposed runs on the register
+// tiles of tile_product.hpp (packed_product); every other one through OpenBLAS CBLAS straight on the contiguous
+// buffers, transpose flags instead of copies; bfloat16 products (GemmArgs::bf16_operands) through oneDNN
+// (bf16_gemm.hpp), cut into the same blocks.
 // <cblas.h> lives only in the CPU backend (here, attention.cpp, parallel.cpp): it clashes with xtensor-blas.
 #include "xgrad/backend/linalg.hpp"
 
@@ -12,6 +14,7 @@
 #include "backend/cpu/bf16_gemm.hpp"
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/parallel.hpp"
+#include "backend/cpu/tile_product.hpp"
 
 namespace xgrad {
 
@@ -30,6 +33,72 @@ void gemm_strided(const GemmArgs& g, const T* a, std::int64_t lda, const T* b, s
                 static_cast<float>(g.beta), c, ld(ldc));
   else
     cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, g.alpha, a, ld(lda), b, ld(ldb), g.beta, c, ld(ldc));
+}
+
+// packed_product serves products whose op(B) packs into at most this many bytes, so that its panels stay in
+// L2 (512 KiB per core on Zen 3, 1-2 MiB on later x86) while rows of A stream past them once ...
+constexpr std::int64_t kPackedBytes = std::int64_t{256} << 10;
+// ... and that have at least this many rows: below it, copying op(B) costs more than OpenBLAS's own packing of
+// both operands saves (128 x 384 operands: 0.8-1.2x OpenBLAS's time at 24 rows, 0.9-1.0x from 48).
+constexpr std::int64_t kPackedMinRows = 48;
+
+// Whether packed_product serves g. Decided once per product, before it is cut into blocks, so that a product's
+// arithmetic never depends on the thread count.
+bool packs(const GemmArgs& g, std::int64_t element_size) {
+  return !g.trans_a && g.m >= kPackedMinRows && g.k * g.n * element_size <= kPackedBytes;
+}
+
+// C = alpha * A·op(B) + beta * C with op(B) copied once into column panels as wide as a register tile (zero
+// columns pad the last), each panel's K rows contiguous; every kTileRows rows of A, read in place, then run
+// through all panels while they stay in L1, and the panels stay in L2. OpenBLAS instead copies both operands on
+// every call, A in full: on the Tiny LM's products (2048 rows, K and N of 65-512) this took 0.87-1.02x its time
+// (bench_matmul, docs/benchmarks.md). Each element of C is one chain of FMAs over k in order, whatever the block.
+template <class T>
+void packed_product(const GemmArgs& g, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
+                    std::int64_t ldc) {
+  constexpr std::int64_t kBatch = xsimd::batch<T>::size, kCols = cpu::kTileBatches * kBatch;
+  const std::int64_t m = g.m, n = g.n, k = g.k, panels = (n + kCols - 1) / kCols;
+  thread_local std::vector<T> packed;
+  packed.resize(static_cast<std::size_t>(panels * k * kCols));
+  for (std::int64_t p = 0; p < panels; ++p) {
+    T* panel = packed.data() + p * k * kCols;
+    const std::int64_t j0 = p * kCols, cols = std::min(kCols, n - j0);
+    if (cols < kCols) std::fill(panel, panel + k * kCols, T(0));
+    if (g.trans_b) {  // op(B)(kk, j) = B(j, kk): read B's rows, write the panel's columns
+      for (std::int64_t j = 0; j < cols; ++j)
+        for (std::int64_t kk = 0; kk < k; ++kk) panel[kk * kCols + j] = b[(j0 + j) * ldb + kk];
+    } else {
+      for (std::int64_t kk = 0; kk < k; ++kk) std::copy_n(b + kk * ldb + j0, cols, panel + kk * kCols);
+    }
+  }
+  const T alpha = static_cast<T>(g.alpha);
+  const bool accumulate = g.beta != 0.0;
+  if (accumulate && g.beta != 1.0) {  // C = beta * C first, then C += alpha * A·op(B)
+    const T beta = static_cast<T>(g.beta);
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] *= beta;
+  }
+  T edge[cpu::kTileRows * kCols] = {};
+  for (std::int64_t i0 = 0; i0 < m; i0 += cpu::kTileRows) {
+    const std::int64_t rows = std::min<std::int64_t>(cpu::kTileRows, m - i0);
+    for (std::int64_t p = 0; p < panels; ++p) {
+      const T* panel = packed.data() + p * k * kCols;
+      T* cp = c + i0 * ldc + p * kCols;
+      const std::int64_t cols = std::min(kCols, n - p * kCols);
+      if (cols == kCols) {
+        cpu::small_product(rows, kCols, k, a + i0 * lda, lda, std::int64_t{1}, panel, kCols, alpha, cp, ldc,
+                           accumulate);
+        continue;
+      }
+      // The last, partial panel: a tile of whole SIMD batches runs on a copy of C's block padded to its width,
+      // so that these elements get exactly the arithmetic of the others.
+      const std::int64_t width = (cols + kBatch - 1) / kBatch * kBatch;
+      for (std::int64_t i = 0; i < rows && accumulate; ++i) std::copy_n(cp + i * ldc, cols, edge + i * kCols);
+      cpu::small_product(rows, width, k, a + i0 * lda, lda, std::int64_t{1}, panel, kCols, alpha, edge, kCols,
+                         accumulate);
+      for (std::int64_t i = 0; i < rows; ++i) std::copy_n(edge + i * kCols, cols, cp + i * ldc);
+    }
+  }
 }
 
 // Below this many multiply-adds a product runs on one thread: waking a worker costs more than it saves.
@@ -122,7 +191,10 @@ class CpuLinalgKernels final : public LinalgKernels {
             continue;
           }
         }
-        gemm_blocks(g, ai, bi, ci, gemm_strided<T>);
+        if (packs(g, sizeof(T)))
+          gemm_blocks(g, ai, bi, ci, packed_product<T>);
+        else
+          gemm_blocks(g, ai, bi, ci, gemm_strided<T>);
       }
     });
   }
