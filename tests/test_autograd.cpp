@@ -242,6 +242,7 @@ TEST_CASE("autograd: the backward context rejects misuse by op authors", "[autog
       CHECK_FALSE(ctx.needs_grad(7));
       ctx.accumulate(1, ones({2}, DType::float64));
       CHECK_THROWS_AS(ctx.grad_buffer(1), AutogradError);
+      CHECK_THROWS_AS(ctx.grad_destination(1), AutogradError);
       CHECK_THROWS_AS(ctx.accumulate(2, ones({2}, DType::float64)), AutogradError);
       ctx.accumulate(0, ctx.grad_output());
     });
@@ -250,6 +251,33 @@ TEST_CASE("autograd: the backward context rejects misuse by op authors", "[autog
     CHECK_FALSE(c.grad().defined());
   }
   clear_tape();
+}
+
+TEST_CASE("autograd: grad_destination gives a new buffer to overwrite, then the same buffer to add to",
+          "[autograd]") {
+  Tensor x = leaf({1, 2}, {2});
+  // y = 3x, written by hand the way a GEMM would: out = 3·g + beta·out. Used twice, x's gradient is 6·seed.
+  auto triple = [](const Tensor& in, std::vector<double>& betas, std::vector<const void*>& buffers) {
+    Tensor out = Tensor::empty({2}, DType::float64);
+    record("triple", {&in}, out, [&betas, &buffers](BackwardContext& ctx) {
+      const auto d = ctx.grad_destination(0);
+      betas.push_back(d.beta);
+      buffers.push_back(d.tensor.raw_data());
+      REQUIRE(d.tensor.shape() == Shape{2});
+      auto* dst = static_cast<double*>(d.tensor.raw_data());
+      const auto* g = static_cast<const double*>(ctx.grad_output().raw_data());
+      for (int i = 0; i < 2; ++i) dst[i] = 3.0 * g[i] + (d.beta == 0.0 ? 0.0 : d.beta * dst[i]);
+    });
+    return out;
+  };
+  std::vector<double> betas;
+  std::vector<const void*> buffers;
+  Tensor y = hand_sum(triple(x, betas, buffers)) + hand_sum(triple(x, betas, buffers));
+  y.backward();
+  CHECK(betas == std::vector<double>{0.0, 1.0});
+  REQUIRE(buffers.size() == 2);
+  CHECK(buffers[0] == buffers[1]);
+  CHECK(x.grad().to_vector() == Values{6, 6});
 }
 
 TEST_CASE("autograd: an accumulated gradient never aliases the caller's tensors", "[autograd]") {

@@ -248,18 +248,23 @@ void BackwardContext::accumulate(std::size_t i, Tensor grad) {
   target.backend().accumulate(target.dtype(), target.raw_data(), grad.raw_data(), target.numel());
 }
 
-Tensor& BackwardContext::grad_buffer(std::size_t i) {
+BackwardContext::GradDestination BackwardContext::grad_destination(std::size_t i) {
   const auto& node = *static_cast<const Node*>(node_);
   check_input_index(node, i);
   if (!node.inputs[i])
-    throw AutogradError(fmt::format("backward of '{}': grad_buffer({}) asked for an input that needs no "
-                                    "gradient; test ctx.needs_grad({}) first", node.op, i, i));
+    throw AutogradError(fmt::format("backward of '{}': a gradient buffer for input {} was asked for, but it "
+                                    "needs no gradient; test ctx.needs_grad({}) first", node.op, i, i));
   Tensor& target = static_cast<Engine*>(engine_)->slot(node, i);
-  if (!target.defined()) {
-    const TensorImpl& input = *node.inputs[i];
-    target = zeros(input.shape, input.dtype, input.storage->device());
-  }
-  return target;
+  if (target.defined()) return {target, 1.0};
+  const TensorImpl& input = *node.inputs[i];
+  target = Tensor::empty(input.shape, input.dtype, input.storage->device());
+  return {target, 0.0};
+}
+
+Tensor& BackwardContext::grad_buffer(std::size_t i) {
+  const GradDestination d = grad_destination(i);
+  if (d.beta == 0.0) d.tensor.backend().fill(d.tensor.dtype(), d.tensor.raw_data(), d.tensor.numel(), 0.0);
+  return d.tensor;
 }
 
 void Tensor::backward() const { backward(BackwardOptions{}); }

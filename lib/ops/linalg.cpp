@@ -2,6 +2,9 @@
 // activated_linear on top.
 #include "xgrad/ops/linalg.hpp"
 
+#include <algorithm>
+#include <functional>
+
 #include <fmt/format.h>
 
 #include "ops/checks.hpp"
@@ -128,26 +131,41 @@ void gemm(const Plan& p, bool tx, bool ty, std::int64_t rows, std::int64_t cols,
 }
 
 // C = op(A) op(B), summed over the batches an operand is broadcast to (repeated offsets into its gradient,
-// accumulated one product after another with beta = 1): dA += dC op(B)ᵀ into da, A's shape. beta = 0 writes
-// dA instead, into a buffer that need not be zeroed; only for one product (batch 1).
-void accumulate_grad_a(const Plan& p, const Tensor& dc, const Tensor& sb, Tensor& da, double beta = 1.0) {
+// accumulated one product after another with beta = 1): dA = dC op(B)ᵀ + beta·dA into da, A's shape. beta = 0
+// overwrites dA, which need not be zeroed then; only where the products write disjoint blocks of it.
+void accumulate_grad_a(const Plan& p, const Tensor& dc, const Tensor& sb, Tensor& da, double beta) {
   if (!p.ta)  // dA += dC op(B)ᵀ
     gemm(p, false, !p.tb, p.m, p.k, p.n, dc, p.c_off, sb, p.b_off, da, p.a_off, beta);
   else  // dAᵀ += dC op(B)ᵀ  =>  dA += op(B) dCᵀ
     gemm(p, p.tb, true, p.k, p.m, p.n, sb, p.b_off, dc, p.c_off, da, p.a_off, beta);
 }
 
-// dB += op(A)ᵀ dC into db, B's shape (as accumulate_grad_a).
-void accumulate_grad_b(const Plan& p, const Tensor& dc, const Tensor& sa, Tensor& db) {
+// dB = op(A)ᵀ dC + beta·dB into db, B's shape (as accumulate_grad_a).
+void accumulate_grad_b(const Plan& p, const Tensor& dc, const Tensor& sa, Tensor& db, double beta) {
   if (!p.tb)  // dB += op(A)ᵀ dC
-    gemm(p, !p.ta, false, p.k, p.n, p.m, sa, p.a_off, dc, p.c_off, db, p.b_off, 1.0);
+    gemm(p, !p.ta, false, p.k, p.n, p.m, sa, p.a_off, dc, p.c_off, db, p.b_off, beta);
   else  // dBᵀ += op(A)ᵀ dC  =>  dB += dCᵀ op(A)
-    gemm(p, true, p.ta, p.n, p.k, p.m, dc, p.c_off, sa, p.a_off, db, p.b_off, 1.0);
+    gemm(p, true, p.ta, p.n, p.k, p.m, dc, p.c_off, sa, p.a_off, db, p.b_off, beta);
+}
+
+// Input i's gradient buffer for products that write it at `offsets` (empty: one product). A new buffer is
+// overwritten (beta 0, no zero fill, no read of it) when every product writes a block of its own; an operand
+// broadcast over the batch repeats its offsets, and its products add up into a zeroed buffer (beta 1).
+BackwardContext::GradDestination product_destination(BackwardContext& ctx, std::size_t i, const Offsets& offsets) {
+  if (std::adjacent_find(offsets.begin(), offsets.end(), std::greater_equal<>()) == offsets.end())
+    return ctx.grad_destination(i);  // strictly increasing: disjoint blocks
+  return {ctx.grad_buffer(i), 1.0};
 }
 
 void matmul_backward(BackwardContext& ctx, const Plan& p, const Tensor& sa, const Tensor& sb) {
-  if (ctx.needs_grad(0)) accumulate_grad_a(p, ctx.grad_output(), sb, ctx.grad_buffer(0));
-  if (ctx.needs_grad(1)) accumulate_grad_b(p, ctx.grad_output(), sa, ctx.grad_buffer(1));
+  if (ctx.needs_grad(0)) {
+    const auto da = product_destination(ctx, 0, p.a_off);
+    accumulate_grad_a(p, ctx.grad_output(), sb, da.tensor, da.beta);
+  }
+  if (ctx.needs_grad(1)) {
+    const auto db = product_destination(ctx, 1, p.b_off);
+    accumulate_grad_b(p, ctx.grad_output(), sa, db.tensor, db.beta);
+  }
 }
 
 // Y = X·op(W), or with a bias b broadcast to every row first and the product added onto it (beta = 1), so no
@@ -235,7 +253,10 @@ Tensor activated_linear(const Tensor& a, LinearInputActivation activation, const
              const bool reads_output = ctx.needs_grad(0) && backward_uses_output(kind);
              const Tensor h = ctx.needs_grad(1) || reads_output ? detail::apply_unary("activated_linear", kind, sa)
                                                                 : Tensor();
-             if (ctx.needs_grad(1)) accumulate_grad_b(p, g, h, ctx.grad_buffer(1));
+             if (ctx.needs_grad(1)) {
+               const auto dw = product_destination(ctx, 1, p.b_off);
+               accumulate_grad_b(p, g, h, dw.tensor, dw.beta);
+             }
              // Y = act(A)·op(W) + b  =>  db = dY summed over every row
              if (ctx.needs_grad(2)) ctx.accumulate(2, sum_to(g, {p.n}));
              if (ctx.needs_grad(0)) {  // dA = act'(A) ⊙ dY op(W)ᵀ

@@ -52,6 +52,14 @@ class BackwardContext {
   /// Input i's gradient buffer, created zero-filled if empty, for kernels that accumulate in place
   /// (GEMM with beta = 1). Throws AutogradError when input i needs no gradient.
   Tensor& grad_buffer(std::size_t i);
+  /// Where a kernel that can overwrite or add (GEMM's beta) puts input i's gradient.
+  struct GradDestination {
+    Tensor& tensor;  ///< the gradient buffer
+    double beta;     ///< 1: add to the gradient it holds; 0: new, contents unspecified, overwrite all of it
+  };
+  /// Input i's gradient buffer as grad_buffer() gives it, but created without the zero fill when empty (beta 0
+  /// then tells the kernel to overwrite it). Throws AutogradError when input i needs no gradient.
+  GradDestination grad_destination(std::size_t i);
 
   /// Engine use only: binds the context to one node.
   BackwardContext(Tensor grad_output, const void* node, void* engine)
