@@ -160,7 +160,8 @@ TEST_CASE("gemm kernels: an element computed in the last, partial panel equals t
     product(narrow, c_narrow, 65);
     std::int64_t differs = 0;
     for (std::int64_t i = 0; i < m; ++i)
-      for (std::int64_t j = 0; j < 65; ++j) differs += c_narrow[std::size_t(i * 65 + j)] != c_wide[std::size_t(i * 128 + j)];
+      for (std::int64_t j = 0; j < 65; ++j)
+        differs += c_narrow[std::size_t(i * 65 + j)] != c_wide[std::size_t(i * 128 + j)];
     INFO("beta " << beta);
     CHECK(differs == 0);
   }
