@@ -107,10 +107,11 @@ Plan make_plan(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 
 const std::int64_t* offsets(const Offsets& o) { return o.empty() ? nullptr : o.data(); }
 
-// One batched GEMM: c_i (beta) += op(x_i) op(y_i), (rows, inner) x (inner, cols).
+// One batched GEMM: c_i (beta) += op(x_i) op(y_i), (rows, inner) x (inner, cols), plus a bias row where given
+// (one product, and a backend that adds it).
 void gemm(const Plan& p, bool tx, bool ty, std::int64_t rows, std::int64_t cols, std::int64_t inner,
           const Tensor& x, const Offsets& x_off, const Tensor& y, const Offsets& y_off, Tensor& c,
-          const Offsets& c_off, double beta) {
+          const Offsets& c_off, double beta, const Tensor& bias = Tensor()) {
   GemmArgs g;
   g.dtype = c.dtype();
   g.batch = p.batch;
@@ -127,6 +128,7 @@ void gemm(const Plan& p, bool tx, bool ty, std::int64_t rows, std::int64_t cols,
   g.b_offsets = offsets(y_off);
   g.c_offsets = offsets(c_off);
   g.bf16_operands = p.bf16;
+  if (bias.defined()) g.bias = bias.raw_data();
   c.backend().linalg().gemm(g);
 }
 
@@ -168,10 +170,15 @@ void matmul_backward(BackwardContext& ctx, const Plan& p, const Tensor& sa, cons
   }
 }
 
-// Y = X·op(W), or with a bias b broadcast to every row first and the product added onto it (beta = 1), so no
-// second pass over Y: linear's forward, recording nothing.
+// Y = X·op(W) (+ b): linear's forward, recording nothing. A backend that adds a bias row in its GEMM gets b there;
+// for any other, b is broadcast to every row first and the product added onto it (beta = 1). Either way no
+// second pass over Y.
 Tensor linear_forward(const Plan& p, const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor out = Tensor::empty(p.out_shape, x.dtype(), x.device());
+  if (bias.defined() && p.batch == 1 && x.backend().linalg().adds_bias()) {
+    gemm(p, p.ta, p.tb, p.m, p.n, p.k, x, p.a_off, weight, p.b_off, out, p.c_off, 0.0, bias);
+    return out;
+  }
   if (bias.defined())
     x.backend().elementwise().broadcast(x.dtype(), bias.raw_data(), bias.shape(), out.raw_data(), out.shape(), 1.0);
   gemm(p, p.ta, p.tb, p.m, p.n, p.k, x, p.a_off, weight, p.b_off, out, p.c_off, bias.defined() ? 1.0 : 0.0);

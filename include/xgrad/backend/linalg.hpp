@@ -30,6 +30,9 @@ struct GemmArgs {
   /// float32 only: round A and B to bfloat16 and accumulate in float32 (ops/precision.hpp). A backend
   /// without bfloat16 products computes in float32.
   bool bf16_operands = false;
+  /// Device pointer to n values added to every row of C: C = alpha·op(A)·op(B) + beta·C + bias. Only for
+  /// one product (batch 1), and only where LinalgKernels::adds_bias() says so; null otherwise.
+  const void* bias = nullptr;
 };
 
 /// Device kernels behind the linalg ops.
@@ -38,6 +41,9 @@ class LinalgKernels {
   virtual ~LinalgKernels() = default;
   /// Runs the batched GEMM described by `args`.
   virtual void gemm(const GemmArgs& args) const = 0;
+  /// Whether gemm() adds GemmArgs::bias. Where it does not, linear broadcasts the bias into C itself and
+  /// adds the product with beta = 1.
+  virtual bool adds_bias() const { return false; }
 };
 
 }  // namespace xgrad

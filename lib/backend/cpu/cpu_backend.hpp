@@ -31,4 +31,11 @@ class CpuBackend final : public Backend {
 /// The process-wide CPU backend.
 CpuBackend& cpu_backend();
 
+namespace cpu {
+/// Whether products run on the register tiles where they fit (packed_product in linalg.cpp): only in a build
+/// that targets AVX2 with FMA, or AVX-512. OpenBLAS picks its kernels for the CPU at run time, so the tiles of
+/// a portable (SSE2) build would do a quarter of its work per instruction.
+bool products_on_tiles();
+}  // namespace cpu
+
 }  // namespace xgrad

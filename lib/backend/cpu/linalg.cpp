@@ -6,6 +6,7 @@
 #include "xgrad/backend/linalg.hpp"
 
 #include <cblas.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <type_traits>
@@ -15,6 +16,7 @@
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/parallel.hpp"
 #include "backend/cpu/tile_product.hpp"
+#include "xgrad/errors.hpp"
 
 namespace xgrad {
 
@@ -46,7 +48,8 @@ constexpr std::int64_t kPackedMinRows = 48;
 // Whether packed_product serves g. Decided once per product, before it is cut into blocks, so that a product's
 // arithmetic never depends on the thread count.
 bool packs(const GemmArgs& g, std::int64_t element_size) {
-  return !g.trans_a && g.m >= kPackedMinRows && g.k * g.n * element_size <= kPackedBytes;
+  return cpu::products_on_tiles() && !g.trans_a && g.m >= kPackedMinRows &&
+         g.k * g.n * element_size <= kPackedBytes;
 }
 
 // C = alpha * A·op(B) + beta * C with op(B) copied once into column panels as wide as a register tile (zero
@@ -74,6 +77,7 @@ void packed_product(const GemmArgs& g, const T* a, std::int64_t lda, const T* b,
   }
   const T alpha = static_cast<T>(g.alpha);
   const bool accumulate = g.beta != 0.0;
+  const T* bias = static_cast<const T*>(g.bias);  // only with beta = 0 (CpuLinalgKernels::gemm)
   if (accumulate && g.beta != 1.0) {  // C = beta * C first, then C += alpha * A·op(B)
     const T beta = static_cast<T>(g.beta);
     for (std::int64_t i = 0; i < m; ++i)
@@ -88,15 +92,16 @@ void packed_product(const GemmArgs& g, const T* a, std::int64_t lda, const T* b,
       const std::int64_t cols = std::min(kCols, n - p * kCols);
       if (cols == kCols) {
         cpu::small_product(rows, kCols, k, a + i0 * lda, lda, std::int64_t{1}, panel, kCols, alpha, cp, ldc,
-                           accumulate);
+                           accumulate, bias ? bias + p * kCols : nullptr);
         continue;
       }
-      // The last, partial panel: a tile of whole SIMD batches runs on a copy of C's block padded to its width,
-      // so that these elements get exactly the arithmetic of the others.
+      // The last, partial panel: a tile of whole SIMD batches adds onto a copy of C's block (or of the bias)
+      // padded to its width, so that these elements get exactly the arithmetic of the others.
       const std::int64_t width = (cols + kBatch - 1) / kBatch * kBatch;
-      for (std::int64_t i = 0; i < rows && accumulate; ++i) std::copy_n(cp + i * ldc, cols, edge + i * kCols);
+      for (std::int64_t i = 0; i < rows && (accumulate || bias); ++i)
+        std::copy_n(bias ? bias + p * kCols : cp + i * ldc, cols, edge + i * kCols);
       cpu::small_product(rows, width, k, a + i0 * lda, lda, std::int64_t{1}, panel, kCols, alpha, edge, kCols,
-                         accumulate);
+                         accumulate || bias);
       for (std::int64_t i = 0; i < rows; ++i) std::copy_n(edge + i * kCols, cols, cp + i * ldc);
     }
   }
@@ -134,6 +139,7 @@ void gemm_blocks(const GemmArgs& g, const In* a, const In* b, Out* c, Block bloc
     cpu::parallel_for(g.n, per_thread(g.n), [&](std::int64_t c0, std::int64_t c1) {
       GemmArgs part = g;
       part.n = c1 - c0;
+      if (g.bias) part.bias = static_cast<const Out*>(g.bias) + c0;
       // Column block of op(B): columns of B, or rows of the stored Bᵀ.
       const In* bp = g.trans_b ? b + c0 * ldb : b + c0;
       block(part, a, lda, bp, ldb, c + c0, g.n);
@@ -154,6 +160,18 @@ void bf16_product(const GemmArgs& g, const float* a, const float* b, float* c, R
   gemm_blocks(g, scratch.data(), scratch.data() + a_size, c, block);
 }
 
+// C = beta * C + bias in every row, on the pool: the bias of a product whose kernel cannot add it as it stores
+// C, which then adds the product onto it (beta = 1). With beta = 0 C's old values are not read.
+template <class T>
+void add_bias_rows(const GemmArgs& g, T* c) {
+  const T* bias = static_cast<const T*>(g.bias);
+  const T beta = static_cast<T>(g.beta);
+  cpu::parallel_rows(g.m, g.n, [&](std::int64_t r0, std::int64_t r1) {
+    for (T* row = c + r0 * g.n; row < c + r1 * g.n; row += g.n)
+      for (std::int64_t j = 0; j < g.n; ++j) row[j] = (g.beta == 0.0 ? T(0) : beta * row[j]) + bias[j];
+  });
+}
+
 // An empty inner dimension makes the product zero: C = beta * C (BLAS may skip it entirely).
 template <class T>
 void scale(const GemmArgs& g, T* c) {
@@ -164,15 +182,26 @@ void scale(const GemmArgs& g, T* c) {
 
 class CpuLinalgKernels final : public LinalgKernels {
  public:
-  void gemm(const GemmArgs& g) const override {
-    if (g.m == 0 || g.n == 0) return;
+  void gemm(const GemmArgs& args) const override {
+    if (args.m == 0 || args.n == 0) return;
+    if (args.bias && args.batch != 1)
+      throw ValueError(fmt::format("gemm: a bias is added to one product, not to a batch of {}", args.batch));
     // float64 never; float32 when asked for (cpu::bf16_route says how).
-    const auto route = g.bf16_operands && g.dtype == DType::float32 ? cpu::bf16_route() : cpu::Bf16Route::float32;
-    dispatch_floating(g.dtype, "gemm", [&](auto tag) {
+    const auto route =
+        args.bf16_operands && args.dtype == DType::float32 ? cpu::bf16_route() : cpu::Bf16Route::float32;
+    dispatch_floating(args.dtype, "gemm", [&](auto tag) {
       using T = decltype(tag);
-      const T* a = static_cast<const T*>(g.a);
-      const T* b = static_cast<const T*>(g.b);
-      T* c = static_cast<T*>(g.c);
+      const T* a = static_cast<const T*>(args.a);
+      const T* b = static_cast<const T*>(args.b);
+      T* c = static_cast<T*>(args.c);
+      GemmArgs g = args;
+      // The register tiles add a bias as they store C, in place of C's old values; every other kernel adds the
+      // product onto the bias written first.
+      if (g.bias && (g.beta != 0.0 || g.k == 0 || route != cpu::Bf16Route::float32 || !packs(g, sizeof(T)))) {
+        add_bias_rows(g, c);
+        g.beta = 1.0;
+        g.bias = nullptr;
+      }
       // Sequential over the batch, so repeated C offsets accumulate correctly.
       for (std::int64_t i = 0; i < g.batch; ++i) {
         T* ci = c + (g.c_offsets ? g.c_offsets[i] : 0);
@@ -199,9 +228,13 @@ class CpuLinalgKernels final : public LinalgKernels {
       }
     });
   }
+
+  bool adds_bias() const override { return true; }
 };
 
 }  // namespace
+
+bool cpu::products_on_tiles() { return XSIMD_WITH_FMA3_AVX2 || XSIMD_WITH_AVX512F; }
 
 const LinalgKernels& CpuBackend::linalg() const {
   static const CpuLinalgKernels kernels;

@@ -22,14 +22,16 @@ constexpr int kTileRows = 6;
 /// Columns of a register tile, in xsimd batches.
 constexpr int kTileBatches = XSIMD_WITH_AVX512F ? 4 : 2;
 
-/// C (R, C·W) = alpha · A (R, K) · B (K, C·W), or C += that when Accumulate: one register tile. A's entry
-/// (i, k) is at a[i * a_row + k * a_k] (a_row = lda and a_k = 1 for A itself, 1 and lda for a stored Aᵀ).
+/// C (R, C·W) = alpha · A (R, K) · B (K, C·W), or, when Accumulate, that plus an addend D (R, C·W) at `add`,
+/// rows ld_add apart: C itself (add = c, ld_add = ldc) or one row for every row (ld_add = 0). One register
+/// tile. A's entry (i, k) is at a[i * a_row + k * a_k] (a_row = lda and a_k = 1 for A itself, 1 and lda for a
+/// stored Aᵀ).
 // A's entries are broadcast and B's rows loaded as batches; the R·C sums stay in registers for the whole K
 // loop, each a chain of FMAs in k order, so a tile's shape never changes an element's value. The loops are
 // unrolled from the start so that GCC keeps acc in registers rather than in a stack array.
 template <class T, int R, int C, bool Accumulate>
 void tile_product(int64_t K, const T* a, int64_t a_row, int64_t a_k, const T* b, int64_t ldb, T alpha, T* c,
-                  int64_t ldc) {
+                  int64_t ldc, const T* add, int64_t ld_add) {
   using Batch = xsimd::batch<T>;
   constexpr int64_t W = Batch::size;
   Batch acc[R][C];
@@ -53,14 +55,16 @@ void tile_product(int64_t K, const T* a, int64_t a_row, int64_t a_k, const T* b,
 #pragma GCC unroll 8
     for (int j = 0; j < C; ++j) {
       T* out = c + i * ldc + j * W;
-      if constexpr (Accumulate) xsimd::fma(acc[i][j], Batch(alpha), Batch::load_unaligned(out)).store_unaligned(out);
+      if constexpr (Accumulate)
+        xsimd::fma(acc[i][j], Batch(alpha), Batch::load_unaligned(add + i * ld_add + j * W)).store_unaligned(out);
       else (acc[i][j] * Batch(alpha)).store_unaligned(out);
     }
 }
 
 /// A tile_product instance.
 template <class T>
-using TileProduct = void (*)(int64_t, const T*, int64_t, int64_t, const T*, int64_t, T, T*, int64_t);
+using TileProduct = void (*)(int64_t, const T*, int64_t, int64_t, const T*, int64_t, T, T*, int64_t, const T*,
+                             int64_t);
 
 /// Every (rows, batches) instance, at (rows - 1) * kTileBatches + batches - 1.
 template <class T, bool Accumulate, std::size_t... I>
@@ -70,17 +74,19 @@ constexpr std::array<TileProduct<T>, sizeof...(I)> tile_table(std::index_sequenc
 }
 
 /// C (rows, cols) = alpha · A (rows, K) · B (K, cols), or C += that when `accumulate`, for rows <= kTileRows and
-/// cols a multiple of the batch width; A's entry (i, k) at a[i * a_row + k * a_k] (see tile_product).
+/// cols a multiple of the batch width; A's entry (i, k) at a[i * a_row + k * a_k] (see tile_product). With a
+/// `bias` row (cols values), C = alpha · A·B + bias instead, C's old values unread.
 template <class T>
 void small_product(int64_t rows, int64_t cols, int64_t K, const T* a, int64_t a_row, int64_t a_k, const T* b,
-                   int64_t ldb, T alpha, T* c, int64_t ldc, bool accumulate = false) {
+                   int64_t ldb, T alpha, T* c, int64_t ldc, bool accumulate = false, const T* bias = nullptr) {
   static constexpr auto kSet = tile_table<T, false>(std::make_index_sequence<kTileRows * kTileBatches>{});
   static constexpr auto kAdd = tile_table<T, true>(std::make_index_sequence<kTileRows * kTileBatches>{});
-  const auto& table = accumulate ? kAdd : kSet;
+  const auto& table = accumulate || bias ? kAdd : kSet;
   constexpr int64_t W = xsimd::batch<T>::size;
   for (int64_t c0 = 0; c0 < cols; c0 += kTileBatches * W) {
     const int64_t batches = std::min<int64_t>(kTileBatches, (cols - c0) / W);
-    table[(rows - 1) * kTileBatches + batches - 1](K, a, a_row, a_k, b + c0, ldb, alpha, c + c0, ldc);
+    table[(rows - 1) * kTileBatches + batches - 1](K, a, a_row, a_k, b + c0, ldb, alpha, c + c0, ldc,
+                                                   bias ? bias + c0 : c + c0, bias ? 0 : ldc);
   }
 }
 
