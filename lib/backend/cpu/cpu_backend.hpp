@@ -4,7 +4,7 @@
 
 namespace xgrad {
 
-/// Backend for host memory: xtensor + xsimd for elementwise math, OpenBLAS CBLAS for products.
+/// Backend for host memory: xtensor + xsimd for elementwise math, OpenBLAS CBLAS and register tiles for products.
 class CpuBackend final : public Backend {
  public:
   std::string_view name() const override { return "cpu"; }
