@@ -246,7 +246,9 @@ TEST_CASE("Threads: training on 1 and 3 threads differs, by less than one step o
   // Products and partial-sum reductions round differently per split (docs/architecture.md, Determinism). Adam
   // divides each gradient by its own running magnitude, so a rounding difference in a near-zero gradient can
   // change that parameter's step by a fair part of lr: 6 steps at lr 1e-2 differ by up to about 2e-3 (measured,
-  // docs/reliability.md). The check: less than one step's size, and not zero (then the splits did not differ).
+  // docs/reliability.md). The check: less than one step's size. The difference may also be zero: where OpenBLAS
+  // runs kernels that add each block of C in the same order as the whole product (its generic SSE3 ones do), every
+  // product here is split-invariant, and this small LM's reductions stay in one part on any thread count.
   std::vector<std::vector<double>> on[2];
   for (int k = 0; k < 2; ++k) {
     Threads scope(k == 0 ? 1 : 3);
@@ -257,7 +259,6 @@ TEST_CASE("Threads: training on 1 and 3 threads differs, by less than one step o
     for (std::size_t j = 0; j < on[0][i].size(); ++j) largest = std::max(largest, std::abs(on[0][i][j] - on[1][i][j]));
   WARN("largest parameter difference, 1 vs 3 threads after 6 Adam steps: " << largest);
   CHECK(largest < 1e-2);
-  CHECK(largest > 0);
 }
 
 TEST_CASE("Threads: a child forked after the pool started gets a pool of its own", "[threads]") {
