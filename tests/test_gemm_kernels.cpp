@@ -193,3 +193,16 @@ TEST_CASE("gemm kernels: an element computed in the last, partial panel equals t
     CHECK(differs == 0);
   }
 }
+
+TEST_CASE("OpenBLAS kernels: a generic core on a CPU with FMA units gets the OPENBLAS_CORETYPE advice", "[gemm]") {
+  // OpenBLAS 0.3.21 does not know CPUs newer than itself and falls back to its SSE3 "Prescott" kernels.
+  CHECK(cpu::blas_core_advice("Prescott", true, true) == "SkylakeX");
+  CHECK(cpu::blas_core_advice("Prescott", true, false) == "Haswell");
+  CHECK(cpu::blas_core_advice("Sandybridge", true, false) == "Haswell");  // AVX without FMA kernels
+  CHECK(cpu::blas_core_advice("Prescott", false, false).empty());        // nothing better to run
+  // Cores with FMA kernels, in openblas_get_corename()'s spelling and in upper case.
+  for (const char* core : {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SAPPHIRERAPIDS"}) {
+    INFO(core);
+    CHECK(cpu::blas_core_advice(core, true, true).empty());
+  }
+}

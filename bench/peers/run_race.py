@@ -17,6 +17,7 @@ average before each run, then a summary over the rounds; --json-out keeps every 
 """
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -40,7 +41,8 @@ def parse_args():
     p.add_argument("--steps", type=int, default=20, help="timed steps per run (the median is reported)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (torch.compile and jit compile here)")
     p.add_argument("--model", choices=["tiny", "large"], default="tiny")
-    p.add_argument("--precision", choices=["f32"], default="f32")
+    p.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                   help="arithmetic of the products; bf16 is each framework's own mixed precision")
     p.add_argument("--competitor", choices=["off", "on", "both"], default="off")
     p.add_argument("--competitor-seconds", type=int, default=7200, help="the competitor's own time limit")
     p.add_argument("--programs", default=",".join(PROGRAMS),
@@ -228,6 +230,27 @@ def threads_text(n):
     return f"{n} thread{'s' if n > 1 else ''}"
 
 
+def openblas_core():
+    """Sets OPENBLAS_CORETYPE for every program of the race when OpenBLAS would run its generic kernels on this
+    CPU (as xgrad's one-line warning says, lib/backend/cpu/linalg.cpp); returns what was set, or why not."""
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        return f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} (given)"
+    try:
+        blas = ctypes.CDLL("libopenblas.so.0")
+    except OSError:
+        return "OpenBLAS not found"
+    blas.openblas_get_corename.restype = ctypes.c_char_p
+    core = blas.openblas_get_corename().decode()
+    flags = set(next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), []))
+    if core.lower() in ("haswell", "zen", "skylakex", "cooperlake", "sapphirerapids") or \
+            not {"avx2", "fma"} <= flags:
+        return f"OpenBLAS core {core}"
+    os.environ["OPENBLAS_CORETYPE"] = "SkylakeX" if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags \
+        else "Haswell"
+    return f"OpenBLAS picked {core}: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} set for every program"
+
+
 def main():
     args = parse_args()
     if args.tables:
@@ -242,11 +265,12 @@ def main():
         if cmd is None:
             print(f"run_race: {program} left out: {why}")
             args.programs.remove(program)
+    blas_text = openblas_core()
     args.fma_limit = measure_fma_limit(args, allowed[0])
     fma_text = "unknown (bench_race_xgrad not built)" if not args.fma_limit else f"{args.fma_limit / 1e9:.1f} GFLOP/s"
     print(f"run_race: model {args.model}, {args.precision}, threads {args.threads}, {args.rounds} round(s), "
           f"{args.steps} timed steps; programs {', '.join(args.programs)}; CPUs {allowed}; competitor on CPU "
-          f"{allowed[-1]} ({args.competitor}); FMA limit of one core {fma_text}; uptime: "
+          f"{allowed[-1]} ({args.competitor}); FMA limit of one core {fma_text}; {blas_text}; uptime: "
           f"{Path('/proc/loadavg').read_text().strip()}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `with Competitor` cleans up on kill too
     results, failures = [], 0

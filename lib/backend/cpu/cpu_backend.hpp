@@ -1,5 +1,8 @@
 #pragma once
 // The built-in CPU backend. Each kernel family is defined in its own source file beside this one.
+#include <string>
+#include <string_view>
+
 #include "xgrad/backend/backend.hpp"
 
 namespace xgrad {
@@ -36,6 +39,11 @@ namespace cpu {
 /// that targets AVX2 with FMA, or AVX-512. OpenBLAS picks its kernels for the CPU at run time, so the tiles of
 /// a portable (SSE2) build would do a quarter of its work per instruction.
 bool products_on_tiles();
+
+/// The OPENBLAS_CORETYPE to suggest when OpenBLAS runs `core` (openblas_get_corename()) on a CPU with AVX2 and
+/// FMA (`avx2`) or AVX-512 (`avx512`) but `core` has no kernels for them, as when an OpenBLAS older than the CPU
+/// falls back to its SSE3 "Prescott" kernels; empty when `core` already uses the CPU's widest FMA units.
+std::string blas_core_advice(std::string_view core, bool avx2, bool avx512);
 }  // namespace cpu
 
 }  // namespace xgrad

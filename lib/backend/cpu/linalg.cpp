@@ -9,6 +9,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <iterator>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -22,10 +26,27 @@ namespace xgrad {
 
 namespace {
 
+// OpenBLAS picks its kernels when it loads, by CPU model; one older than the CPU falls back to generic SSE3
+// kernels, 4.5x slower than its AVX-512 ones on a 512-cube sgemm (docs/architecture.md, "OpenBLAS's kernels").
+// The choice can only be changed by the environment before the program starts, so xgrad says so, once.
+void warn_if_generic_blas() {
+  const std::string core = openblas_get_corename();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  const std::string advice = cpu::blas_core_advice(core, avx2, avx512);
+  if (advice.empty()) return;
+  std::fprintf(stderr,
+               "xgrad: OpenBLAS runs its generic '%s' kernels on this CPU, which has %s: float products run several "
+               "times slower than they could. Start the program with OPENBLAS_CORETYPE=%s in its environment.\n",
+               core.c_str(), avx512 ? "AVX-512" : "AVX2", advice.c_str());
+}
+
 // One BLAS call with explicit row-major leading dimensions of the stored (not the logical) matrices.
 template <class T>
 void gemm_strided(const GemmArgs& g, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
                   std::int64_t ldc) {
+  [[maybe_unused]] static const bool told = (warn_if_generic_blas(), true);
   const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
   auto ld = [](std::int64_t v) { return static_cast<blasint>(std::max<std::int64_t>(1, v)); };  // BLAS wants >= 1
@@ -235,6 +256,15 @@ class CpuLinalgKernels final : public LinalgKernels {
 }  // namespace
 
 bool cpu::products_on_tiles() { return XSIMD_WITH_FMA3_AVX2 || XSIMD_WITH_AVX512F; }
+
+std::string cpu::blas_core_advice(std::string_view core, bool avx2, bool avx512) {
+  // OpenBLAS's x86 cores with FMA kernels (openblas_get_corename()'s names, compared without case).
+  static constexpr std::string_view kFmaCores[] = {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"};
+  std::string lower(core);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  if (!avx2 || std::find(std::begin(kFmaCores), std::end(kFmaCores), lower) != std::end(kFmaCores)) return {};
+  return avx512 ? "SkylakeX" : "Haswell";
+}
 
 const LinalgKernels& CpuBackend::linalg() const {
   static const CpuLinalgKernels kernels;
