@@ -37,7 +37,7 @@ double measure_fma_limit_per_core();
 /// One timed run: a model, a precision, a thread count, with or without the competing process.
 struct Config {
   Model model = tiny_lm();
-  std::string precision = "f32";  ///< arithmetic of the products; "f32" is the only one every side has, xgrad also "bf16"
+  std::string precision = "f32";  ///< arithmetic of the products: "f32", or "bf16", each side's own mixed precision
   /// xgrad only: TransformerLMOptions::recompute_mlp_activation (the GELU output not kept for the backward)
   bool recompute_mlp = false;
   /// xgrad only: TransformerLMOptions::gradient_checkpointing (each block run again in the backward)

@@ -1,5 +1,6 @@
 // LibTorch's side of the Tiny LM race. All LibTorch code lives in this one translation unit: it
 // takes ~30 s and 1.3 GB of compiler memory to build.
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <stdexcept>
@@ -60,6 +61,27 @@ struct TinyLMImpl : torch::nn::Module {
 };
 TORCH_MODULE(TinyLM);
 
+/// LibTorch's CPU autocast to bfloat16 (torch.autocast("cpu", torch.bfloat16) in Python) for one scope,
+/// when `on`: linear layers and products compute in bfloat16, layer norm and the loss in float32.
+class BFloat16Autocast {
+ public:
+  explicit BFloat16Autocast(bool on) : on_(on) {
+    if (!on_) return;
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+  ~BFloat16Autocast() {
+    if (!on_) return;
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();  // the casts of the weights are per step, as when Python leaves the scope
+  }
+  BFloat16Autocast(const BFloat16Autocast&) = delete;
+  BFloat16Autocast& operator=(const BFloat16Autocast&) = delete;
+
+ private:
+  bool on_;
+};
+
 }  // namespace
 
 Result run_libtorch(const Config& cfg) {
@@ -68,8 +90,9 @@ Result run_libtorch(const Config& cfg) {
   torch::manual_seed(0);
 
   const Model& m = cfg.model;
-  if (cfg.precision != "f32")
-    throw std::runtime_error("LibTorch race: precision " + cfg.precision + " is not supported (f32 only)");
+  if (cfg.precision != "f32" && cfg.precision != "bf16")
+    throw std::runtime_error("LibTorch race: precision " + cfg.precision + " is not supported (f32 or bf16)");
+  const bool bf16 = cfg.precision == "bf16";
   TinyLM model(m);
   long n = 0;
   for (const auto& p : model->parameters()) n += p.numel();
@@ -87,6 +110,7 @@ Result run_libtorch(const Config& cfg) {
       cfg, r,
       [&] {
         adam.zero_grad();
+        const BFloat16Autocast precision(bf16);
         return torch::nn::functional::cross_entropy(model->forward(x).reshape({-1, m.vocab}), y.reshape({-1}));
       },
       [](torch::Tensor& loss) { loss.backward(); }, [&] { adam.step(); },

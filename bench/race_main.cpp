@@ -136,7 +136,8 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", cfg.warmup_steps, "untimed steps first");
   app.add_option("--model", model, "tiny (421,697 parameters) or large (8 x 512, context 256)")
       ->check(CLI::IsMember({"tiny", "large"}));
-  app.add_option("--precision", cfg.precision, "arithmetic of the products: f32, or bf16 (xgrad only)")
+  app.add_option("--precision", cfg.precision,
+                 "arithmetic of the products: f32, or bf16 (each framework's own mixed precision)")
       ->check(CLI::IsMember({"f32", "bf16"}));
   app.add_option("--recompute-mlp", recompute_mlp,
                  "on: xgrad keeps only the MLP's pre-activation for the backward and computes its GELU again there "

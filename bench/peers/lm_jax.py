@@ -6,6 +6,10 @@ gradients and Adam) compiled as one jax.jit function.
 XLA has no intra-op thread count: it sizes its pools from the CPUs the process may use, so the thread count
 is set by pinning (taskset), and at 1 thread Eigen's own multi-threading is switched off. Run by
 bench/peers/run_race.py, which does both. Prints one JSON line (race_common.report).
+
+With --precision bf16 every product (the linear layers and the attention's two) takes bfloat16 operands and
+returns float32 (preferred_element_type), the policy of Keras's mixed_bfloat16 and of xgrad's PrecisionScope;
+parameters, layer norm, softmax, the loss, gradients and Adam stay float32.
 """
 import math
 
@@ -47,11 +51,16 @@ def layer_norm(p, x):
     return (x - mean) * jax.lax.rsqrt(var + 1e-5) * p["g"] + p["b"]
 
 
-def linear(p, x):
-    return x @ p["w"] + p["b"]
+def product(precision):
+    """The matrix product of the raced precision: float32, or bfloat16 operands with a float32 result."""
+    if precision == "bf16":
+        return lambda a, b: jnp.matmul(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16),
+                                       preferred_element_type=jnp.float32)
+    return jnp.matmul
 
 
-def forward(params, ids, heads):
+def forward(params, ids, heads, mm):
+    linear = lambda p, x: mm(x, p["w"]) + p["b"]
     b, t = ids.shape
     x = params["tok"][ids] + params["pos"][:t]
     d = x.shape[-1]
@@ -60,23 +69,23 @@ def forward(params, ids, heads):
         h = layer_norm(p["ln1"], x)
         split = lambda y: y.reshape(b, t, heads, d // heads).transpose(0, 2, 1, 3)  # (B, H, T, Dk)
         q, k, v = split(linear(p["q"], h)), split(linear(p["k"], h)), split(linear(p["v"], h))
-        scores = jnp.where(causal, q @ k.transpose(0, 1, 3, 2) / math.sqrt(d // heads), -jnp.inf)
-        a = jax.nn.softmax(scores, axis=-1) @ v
+        scores = jnp.where(causal, mm(q, k.transpose(0, 1, 3, 2)) / math.sqrt(d // heads), -jnp.inf)
+        a = mm(jax.nn.softmax(scores, axis=-1), v)
         x = x + linear(p["o"], a.transpose(0, 2, 1, 3).reshape(b, t, d))
         x = x + linear(p["fc2"], jax.nn.gelu(linear(p["fc1"], layer_norm(p["ln2"], x)), approximate=True))
     return linear(params["head"], layer_norm(params["ln_f"], x))
 
 
-def loss_fn(params, x, y, heads):
-    logits = forward(params, x, heads).reshape(-1, params["head"]["b"].shape[0])
+def loss_fn(params, x, y, heads, mm):
+    logits = forward(params, x, heads, mm).reshape(-1, params["head"]["b"].shape[0])
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1))
 
 
-def make_step(heads, lr=race_common.LR, b1=0.9, b2=0.999, eps=1e-8):
+def make_step(heads, mm, lr=race_common.LR, b1=0.9, b2=0.999, eps=1e-8):
     """One training step, Adam included (PyTorch's Adam: bias-corrected moments, eps outside the sqrt)."""
 
     def step(params, m, v, t, x, y):
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y, heads)
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y, heads, mm)
         t = t + 1
         m = jax.tree.map(lambda m, g: b1 * m + (1 - b1) * g, m, grads)
         v = jax.tree.map(lambda v, g: b2 * v + (1 - b2) * g * g, v, grads)
@@ -98,7 +107,7 @@ def main():
     y = jnp.asarray(rng.integers(0, s["vocab"], (s["batch"] * s["context"],)), jnp.int32)
     state = {"params": params, "m": jax.tree.map(jnp.zeros_like, params), "v": jax.tree.map(jnp.zeros_like, params),
              "t": jnp.zeros((), jnp.float32)}
-    step = make_step(s["heads"])
+    step = make_step(s["heads"], product(args.precision))
 
     def whole_step():
         st = state

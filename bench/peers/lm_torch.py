@@ -2,9 +2,15 @@
 
     OMP_WAIT_POLICY=PASSIVE taskset -c 0 python bench/peers/lm_torch.py --threads 1 --mode compile
 
+With --precision bf16 the forward and loss run under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's
+own mixed precision: linear layers and attention compute in bfloat16 (their outputs are bfloat16 too), layer
+norm, softmax inside the loss and the loss itself in float32; parameters, gradients and Adam stay float32.
+
 Prints one JSON line (race_common.report). Run by bench/peers/run_race.py, which sets the environment
 (OMP_WAIT_POLICY=PASSIVE: with OpenMP's default spinning, 2 threads on 2 shared cores run ~2.5x slower).
 """
+
+import contextlib
 
 import torch
 import torch.nn as nn
@@ -67,9 +73,15 @@ def main():
     x = torch.randint(s["vocab"], (s["batch"], s["context"]))
     y = torch.randint(s["vocab"], (s["batch"] * s["context"],))
 
+    def precision():
+        if args.precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def forward():
         opt.zero_grad(set_to_none=True)
-        return F.cross_entropy(run(x).view(-1, s["vocab"]), y)
+        with precision():
+            return F.cross_entropy(run(x).view(-1, s["vocab"]), y)
 
     timings = race_common.time_steps(args, forward, lambda loss: loss.backward(), opt.step, lambda loss: loss.item())
     name = f"PyTorch {torch.__version__.split('+')[0]} {args.mode}"

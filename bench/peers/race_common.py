@@ -30,7 +30,8 @@ def parse_args(description, modes=None):
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (pin the process with taskset too)")
     p.add_argument("--steps", type=int, default=20, help="timed steps (the median is reported)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation happens here)")
-    p.add_argument("--precision", choices=["f32"], default="f32", help="arithmetic of the products")
+    p.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                   help="arithmetic of the products: f32, or bf16 (each framework's own mixed precision)")
     if modes:
         p.add_argument("--mode", choices=modes, default=modes[0])
     args = p.parse_args()
