@@ -33,6 +33,9 @@ double flops_per_step(const Model& m);
 /// sustains, measured on the calling thread (the best of 40 runs of ~5 ms of independent FMA chains at the
 /// build's widest vector width; bench/race_fma.cpp).
 double measure_fma_limit_per_core();
+/// The FLOP/s of one core's bfloat16 dot products (vdpbf16ps chains, 2 FLOP per product pair), measured like
+/// measure_fma_limit_per_core(); 0 where the build does not target AVX512-BF16.
+double measure_bf16_dot_limit_per_core();
 
 /// One timed run: a model, a precision, a thread count, with or without the competing process.
 struct Config {

@@ -159,7 +159,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--fma-limit", cfg.fma_limit_per_core,
                  "FLOP/s of one core that the FMA % column divides by (default: measured at start, ~0.2 s)");
-  app.add_flag("--measure-fma", fma_only, "only measure and print the FMA limit of one core, in GFLOP/s");
+  app.add_flag("--measure-fma", fma_only,
+               "only measure and print the FMA limit of one core, and its bf16 dot-product rate, in GFLOP/s");
   app.add_flag("--worker", worker, "run one configuration and write the raw result to stdout (used by bench_race)")
       ->group("");
   CLI11_PARSE(app, argc, argv);
@@ -169,6 +170,10 @@ int main(int argc, char** argv) {
   cfg.gradient_checkpointing = checkpointing == "on";
   if (fma_only) {
     fmt::print("fma_limit_per_core_gflops: {:.2f}\n", race::measure_fma_limit_per_core() / 1e9);
+    if (const double bf16 = race::measure_bf16_dot_limit_per_core(); bf16 > 0)
+      fmt::print("bf16_dot_limit_per_core_gflops: {:.2f}\n", bf16 / 1e9);
+    else
+      fmt::print("bf16_dot_limit_per_core_gflops: none (this CPU, or this build, has no AVX512-BF16)\n");
     return 0;
   }
 #ifdef XGRAD_RACE_HAS_XGRAD
