@@ -23,8 +23,15 @@ enum class Bf16Route {
 
 /// The route of a product asked for in bfloat16: native when bf16_gemm_available(), else emulated when
 /// set_bf16_emulation(true) (initially: the environment variable XGRAD_BF16_EMULATE=1), else float32, and then
-/// one line on stderr (the first time only) says so.
+/// one line on stderr (the first time only) says so. Native, it also says so once when bf16_dot_speedup() is
+/// below 1.5: there bfloat16 products are no faster than float32 ones.
 Bf16Route bf16_route();
+
+/// On a CPU where bf16_gemm_available(): the FLOP rate of its bfloat16 dot products (vdpbf16ps) over that of
+/// its float32 FMAs, measured once on the calling thread (about 5 ms, the best of short trials); 2 where the
+/// dot products run at the FMA instruction rate, 1 where they run at half of it. 0 where bf16_gemm_available()
+/// is false.
+double bf16_dot_speedup();
 
 /// Whether products asked for in bfloat16 emulate it where it is not native (tests on CPUs without AVX512-BF16).
 void set_bf16_emulation(bool on);
