@@ -27,7 +27,7 @@ namespace xgrad {
 namespace {
 
 // OpenBLAS picks its kernels when it loads, by CPU model; one older than the CPU falls back to generic SSE3
-// kernels, 4.5x slower than its AVX-512 ones on a 512-cube sgemm (docs/architecture.md, "OpenBLAS's kernels").
+// kernels, 3.6x slower than its AVX-512 ones on a 512-cube sgemm (docs/architecture.md, "OpenBLAS's kernels").
 // The choice can only be changed by the environment before the program starts, so xgrad says so, once.
 void warn_if_generic_blas() {
   const std::string core = openblas_get_corename();
