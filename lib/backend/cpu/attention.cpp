@@ -4,7 +4,6 @@
 // registers and L1: scores, masked softmax, dropout and P·V with register-tile products, whenever the value
 // width is whole SIMD batches; other widths go through CBLAS GEMMs per row block. The backward's per-block
 // products use the same register tiles where their widths are whole batches, CBLAS otherwise.
-#include <cblas.h>
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
@@ -32,15 +31,13 @@ using std::int64_t;
 template <class T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
-// C = alpha * op(A)·B + beta * C, row-major, in the precision of T.
+// C = alpha * op(A)·B + beta * C, row-major, in the precision of T, through OpenBLAS.
 template <class T>
 void gemm(bool ta, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
           T beta, T* c, int64_t ldc) {
-  const auto fa = ta ? CblasTrans : CblasNoTrans;
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, fa, CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  else
-    cblas_dgemm(CblasRowMajor, fa, CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  GemmArgs g;
+  g.trans_a = ta, g.m = m, g.n = n, g.k = k, g.alpha = alpha, g.beta = beta;
+  cpu::blas_gemm(g, a, lda, b, ldb, c, ldc);
 }
 
 using cpu::row_dot;

@@ -1,9 +1,11 @@
 #pragma once
 // The built-in CPU backend. Each kernel family is defined in its own source file beside this one.
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "xgrad/backend/backend.hpp"
+#include "xgrad/backend/linalg.hpp"
 
 namespace xgrad {
 
@@ -39,6 +41,13 @@ namespace cpu {
 /// that targets AVX2 with FMA, or AVX-512. OpenBLAS picks its kernels for the CPU at run time, so the tiles of
 /// a portable (SSE2) build would do a quarter of its work per instruction.
 bool products_on_tiles();
+
+/// C = alpha op(A)·op(B) + beta C for one product of g (its flags, sizes and scales; its pointers, offsets
+/// and batch are not read) in one single-threaded OpenBLAS call, with the row-major leading dimensions of the
+/// stored matrices. The only place xgrad calls CBLAS's GEMM; the first call checks OpenBLAS's kernels.
+template <class T>
+void blas_gemm(const GemmArgs& g, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
+               std::int64_t ldc);
 
 /// The OPENBLAS_CORETYPE to suggest when OpenBLAS runs `core` (openblas_get_corename()) on a CPU with AVX2 and
 /// FMA (`avx2`) or AVX-512 (`avx512`) but `core` has no kernels for them, as when an OpenBLAS older than the CPU

@@ -2,7 +2,7 @@
 // tiles of tile_product.hpp (packed_product); every other one through OpenBLAS CBLAS straight on the contiguous
 // buffers, transpose flags instead of copies; bfloat16 products (GemmArgs::bf16_operands) through oneDNN
 // (bf16_gemm.hpp), cut into the same blocks.
-// <cblas.h> lives only in the CPU backend (here, attention.cpp, parallel.cpp): it clashes with xtensor-blas.
+// <cblas.h> lives only in the CPU backend (here and parallel.cpp): it clashes with xtensor-blas.
 #include "xgrad/backend/linalg.hpp"
 
 #include <cblas.h>
@@ -42,10 +42,11 @@ void warn_if_generic_blas() {
                core.c_str(), avx512 ? "AVX-512" : "AVX2", advice.c_str());
 }
 
-// One BLAS call with explicit row-major leading dimensions of the stored (not the logical) matrices.
+}  // namespace
+
 template <class T>
-void gemm_strided(const GemmArgs& g, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
-                  std::int64_t ldc) {
+void cpu::blas_gemm(const GemmArgs& g, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
+                    std::int64_t ldc) {
   [[maybe_unused]] static const bool told = (warn_if_generic_blas(), true);
   const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
@@ -57,6 +58,13 @@ void gemm_strided(const GemmArgs& g, const T* a, std::int64_t lda, const T* b, s
   else
     cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, g.alpha, a, ld(lda), b, ld(ldb), g.beta, c, ld(ldc));
 }
+template void cpu::blas_gemm<float>(const GemmArgs&, const float*, std::int64_t, const float*, std::int64_t, float*,
+                                    std::int64_t);
+template void cpu::blas_gemm<double>(const GemmArgs&, const double*, std::int64_t, const double*, std::int64_t,
+                                     double*, std::int64_t);
+
+namespace {
+
 
 // packed_product serves products whose op(B) packs into at most this many bytes, so that its panels stay in
 // L2 (512 KiB per core on Zen 3, 1-2 MiB on later x86) while rows of A stream past them once ...
@@ -238,14 +246,14 @@ class CpuLinalgKernels final : public LinalgKernels {
             continue;
           }
           if (route == cpu::Bf16Route::emulated) {
-            bf16_product<float>(g, ai, bi, ci, cpu::round_through_bf16, gemm_strided<float>);
+            bf16_product<float>(g, ai, bi, ci, cpu::round_through_bf16, cpu::blas_gemm<float>);
             continue;
           }
         }
         if (packs(g, sizeof(T)))
           gemm_blocks(g, ai, bi, ci, packed_product<T>);
         else
-          gemm_blocks(g, ai, bi, ci, gemm_strided<T>);
+          gemm_blocks(g, ai, bi, ci, cpu::blas_gemm<T>);
       }
     });
   }
