@@ -28,7 +28,7 @@ enum class Bf16Route {
 Bf16Route bf16_route();
 
 /// On a CPU where bf16_gemm_available(): the FLOP rate of its bfloat16 dot products (vdpbf16ps) over that of
-/// its float32 FMAs, measured once on the calling thread (about 5 ms, the best of short trials); 2 where the
+/// its float32 FMAs, measured once on the calling thread (about 2 ms, the best of short trials); 2 where the
 /// dot products run at the FMA instruction rate, 1 where they run at half of it. 0 where bf16_gemm_available()
 /// is false.
 double bf16_dot_speedup();

@@ -30,6 +30,7 @@ namespace {
 // kernels, 3.6x slower than its AVX-512 ones on a 512-cube sgemm (docs/architecture.md, "OpenBLAS's kernels").
 // The choice can only be changed by the environment before the program starts, so xgrad says so, once.
 void warn_if_generic_blas() {
+#if defined(__x86_64__) || defined(__i386__)
   const std::string core = openblas_get_corename();
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -37,9 +38,11 @@ void warn_if_generic_blas() {
   const std::string advice = cpu::blas_core_advice(core, avx2, avx512);
   if (advice.empty()) return;
   std::fprintf(stderr,
-               "xgrad: OpenBLAS runs its generic '%s' kernels on this CPU, which has %s: float products run several "
-               "times slower than they could. Start the program with OPENBLAS_CORETYPE=%s in its environment.\n",
+               "xgrad: OpenBLAS runs its generic '%s' kernels on this CPU, which has %s: products through OpenBLAS "
+               "run several times slower than they could. Start the program with OPENBLAS_CORETYPE=%s in its "
+               "environment.\n",
                core.c_str(), avx512 ? "AVX-512" : "AVX2", advice.c_str());
+#endif
 }
 
 }  // namespace
@@ -64,7 +67,6 @@ template void cpu::blas_gemm<double>(const GemmArgs&, const double*, std::int64_
                                      double*, std::int64_t);
 
 namespace {
-
 
 // packed_product serves products whose op(B) packs into at most this many bytes, so that its panels stay in
 // L2 (512 KiB per core on Zen 3, 1-2 MiB on later x86) while rows of A stream past them once ...
