@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cstdio>
 #include <iterator>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -28,20 +29,24 @@ namespace {
 
 // OpenBLAS picks its kernels when it loads, by CPU model; one older than the CPU falls back to generic SSE3
 // kernels, 3.6x slower than its AVX-512 ones on a 512-cube sgemm (docs/architecture.md, "OpenBLAS's kernels").
-// The choice can only be changed by the environment before the program starts, so xgrad says so, once.
+// The choice can only be changed by the environment before the program starts, so xgrad says so, once per
+// process (not once per element type: blas_gemm<float> and blas_gemm<double> both call this).
 void warn_if_generic_blas() {
 #if defined(__x86_64__) || defined(__i386__)
-  const std::string core = openblas_get_corename();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-  const std::string advice = cpu::blas_core_advice(core, avx2, avx512);
-  if (advice.empty()) return;
-  std::fprintf(stderr,
-               "xgrad: OpenBLAS runs its generic '%s' kernels on this CPU, which has %s: products through OpenBLAS "
-               "run several times slower than they could. Start the program with OPENBLAS_CORETYPE=%s in its "
-               "environment.\n",
-               core.c_str(), avx512 ? "AVX-512" : "AVX2", advice.c_str());
+  static std::once_flag told;
+  std::call_once(told, [] {
+    const std::string core = openblas_get_corename();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    const std::string advice = cpu::blas_core_advice(core, avx2, avx512);
+    if (advice.empty()) return;
+    std::fprintf(stderr,
+                 "xgrad: OpenBLAS runs its generic '%s' kernels on this CPU, which has %s: products through OpenBLAS "
+                 "run several times slower than they could. Start the program with OPENBLAS_CORETYPE=%s in its "
+                 "environment.\n",
+                 core.c_str(), avx512 ? "AVX-512" : "AVX2", advice.c_str());
+  });
 #endif
 }
 
@@ -50,7 +55,7 @@ void warn_if_generic_blas() {
 template <class T>
 void cpu::blas_gemm(const GemmArgs& g, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
                     std::int64_t ldc) {
-  [[maybe_unused]] static const bool told = (warn_if_generic_blas(), true);
+  warn_if_generic_blas();
   const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
   auto ld = [](std::int64_t v) { return static_cast<blasint>(std::max<std::int64_t>(1, v)); };  // BLAS wants >= 1
@@ -67,6 +72,14 @@ template void cpu::blas_gemm<double>(const GemmArgs&, const double*, std::int64_
                                      double*, std::int64_t);
 
 namespace {
+
+// C = beta * C for C (g.m, g.n) with rows ldc apart; beta = 0 writes zeros without reading C.
+template <class T>
+void scale(const GemmArgs& g, T* c, std::int64_t ldc) {
+  const T beta = static_cast<T>(g.beta);
+  for (T* row = c; row < c + g.m * ldc; row += ldc)
+    for (std::int64_t j = 0; j < g.n; ++j) row[j] = beta == T(0) ? T(0) : beta * row[j];
+}
 
 // packed_product serves products whose op(B) packs into at most this many bytes, so that its panels stay in
 // L2 (512 KiB per core on Zen 3, 1-2 MiB on later x86) while rows of A stream past them once ...
@@ -109,11 +122,7 @@ void packed_product(const GemmArgs& g, const T* a, std::int64_t lda, const T* b,
   const T alpha = static_cast<T>(g.alpha);
   const bool accumulate = g.beta != 0.0;
   const T* bias = static_cast<const T*>(g.bias);  // only with beta = 0 (CpuLinalgKernels::gemm)
-  if (accumulate && g.beta != 1.0) {  // C = beta * C first, then C += alpha * A·op(B)
-    const T beta = static_cast<T>(g.beta);
-    for (std::int64_t i = 0; i < m; ++i)
-      for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] *= beta;
-  }
+  if (accumulate && g.beta != 1.0) scale(g, c, ldc);  // C = beta * C first, then C += alpha * A·op(B)
   T edge[cpu::kTileRows * kCols] = {};
   for (std::int64_t i0 = 0; i0 < m; i0 += cpu::kTileRows) {
     const std::int64_t rows = std::min<std::int64_t>(cpu::kTileRows, m - i0);
@@ -203,14 +212,6 @@ void add_bias_rows(const GemmArgs& g, T* c) {
   });
 }
 
-// An empty inner dimension makes the product zero: C = beta * C (BLAS may skip it entirely).
-template <class T>
-void scale(const GemmArgs& g, T* c) {
-  const std::int64_t count = g.m * g.n;
-  const T beta = static_cast<T>(g.beta);
-  for (std::int64_t i = 0; i < count; ++i) c[i] = beta == T(0) ? T(0) : beta * c[i];
-}
-
 class CpuLinalgKernels final : public LinalgKernels {
  public:
   void gemm(const GemmArgs& args) const override {
@@ -236,8 +237,8 @@ class CpuLinalgKernels final : public LinalgKernels {
       // Sequential over the batch, so repeated C offsets accumulate correctly.
       for (std::int64_t i = 0; i < g.batch; ++i) {
         T* ci = c + (g.c_offsets ? g.c_offsets[i] : 0);
-        if (g.k == 0) {
-          scale(g, ci);
+        if (g.k == 0) {  // an empty inner dimension makes the product zero (BLAS may skip it entirely)
+          scale(g, ci, g.n);
           continue;
         }
         const T* ai = a + (g.a_offsets ? g.a_offsets[i] : 0);
